@@ -1,0 +1,158 @@
+//! Owns the command line: `run` (the default), `check`, `demo` and `hash-key`.
+
+use crate::config::{self, Loaded};
+use clap::{Args, Parser, Subcommand};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "liveagent-gateway", version, about = "API gateway for the LiveAgent REST API v1")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway (the default).
+    Run(RunArgs),
+    /// Validate a configuration and its keys; list every problem and exit 1 if there are any.
+    Check {
+        #[arg(long, short, default_value = "config/gateway.yaml")]
+        config: PathBuf,
+    },
+    /// Run the built-in LiveAgent simulator with the gateway in front of it and demo keys.
+    Demo(DemoArgs),
+    /// Read a key on stdin and print its SHA-256 hex digest for `key_sha256`.
+    HashKey,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[arg(long, short, default_value = "config/gateway.yaml")]
+    config: PathBuf,
+    /// Take the listening sockets over from the running instance (graceful upgrade).
+    #[arg(long, short)]
+    upgrade: bool,
+    /// Detach and run in the background.
+    #[arg(long, short)]
+    daemon: bool,
+    /// Where the process id is written (needed for upgrades).
+    #[arg(long)]
+    pid_file: Option<String>,
+    /// The socket used to hand listeners over during an upgrade.
+    #[arg(long)]
+    upgrade_sock: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Client-facing address of the gateway.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Admin address (`/metrics`, `/healthz`, `/readyz`).
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    pub admin_listen: String,
+    /// Address of the simulator (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub sim_listen: String,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => run(cli.run),
+        Some(Command::Run(args)) => run(args),
+        Some(Command::Check { config }) => check(&config),
+        Some(Command::Demo(args)) => demo(args),
+        Some(Command::HashKey) => hash_key(),
+    }
+}
+
+fn report(problems: &[config::Problem]) {
+    for p in problems {
+        eprintln!("error: {p}");
+    }
+}
+
+fn load(path: &Path) -> Result<Loaded, ExitCode> {
+    config::load(path).map_err(|problems| {
+        report(&problems);
+        eprintln!("{}: {} problem(s)", path.display(), problems.len());
+        ExitCode::from(1)
+    })
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let loaded = match load(&args.config) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    crate::proxy::server::init_logging(&loaded.config.log.level, loaded.config.log.json);
+    for w in &loaded.warnings {
+        tracing::warn!(warning = %w, "configuration");
+    }
+    let opts = crate::proxy::ServerOptions {
+        config_path: Some(args.config),
+        upgrade: args.upgrade,
+        daemon: args.daemon,
+        pid_file: args.pid_file,
+        upgrade_sock: args.upgrade_sock,
+    };
+    match crate::proxy::run(loaded.config, opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn check(path: &Path) -> ExitCode {
+    match load(path) {
+        Ok(loaded) => {
+            for w in &loaded.warnings {
+                eprintln!("warning: {w}");
+            }
+            println!("{}: ok ({} keys)", path.display(), loaded.config.keys.len());
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+fn hash_key() -> ExitCode {
+    let mut input = String::new();
+    if std::io::stdin().read_to_string(&mut input).is_err() {
+        eprintln!("error: stdin is not text");
+        return ExitCode::from(1);
+    }
+    // A trailing newline from `echo` or a terminal is not part of the key.
+    let key = input.trim_end_matches(['\n', '\r']);
+    if key.is_empty() {
+        eprintln!("error: no key on stdin");
+        return ExitCode::from(1);
+    }
+    println!("{}", crate::auth::hash_key(key));
+    ExitCode::SUCCESS
+}
+
+#[cfg(feature = "demo")]
+fn demo(args: DemoArgs) -> ExitCode {
+    match crate::demo::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(not(feature = "demo"))]
+fn demo(_args: DemoArgs) -> ExitCode {
+    eprintln!("error: this build has no simulator: rebuild with the `demo` feature");
+    ExitCode::from(1)
+}

@@ -1,0 +1,176 @@
+//! Owns the YAML file model of the configuration: exactly what users write, with defaults.
+//! Nothing here is validated; `config::validate` turns it into the runtime `Config`.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    #[serde(default = "default_admin_listen")]
+    pub admin_listen: String,
+    pub upstream: UpstreamFile,
+    #[serde(default)]
+    pub limits: LimitsFile,
+    #[serde(default)]
+    pub redis: Option<RedisFile>,
+    #[serde(default)]
+    pub keys: Vec<KeyFile>,
+    #[serde(default)]
+    pub keys_file: Option<PathBuf>,
+    /// Largest request body the gateway buffers (to find a form `apikey`); larger is a 413.
+    #[serde(default = "default_max_request_bytes")]
+    pub max_request_bytes: u64,
+    /// Worker threads of the proxy service.
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+    #[serde(default)]
+    pub log: LogFile,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamFile {
+    pub url: String,
+    #[serde(default)]
+    pub apikey: Option<String>,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: String,
+    #[serde(default = "default_read_timeout")]
+    pub read_timeout: String,
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    #[serde(default = "default_per_second")]
+    pub per_second: u32,
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    #[serde(default)]
+    pub per_day: Option<u64>,
+}
+
+impl Default for LimitsFile {
+    fn default() -> Self {
+        LimitsFile { per_second: default_per_second(), burst: default_burst(), per_day: None }
+    }
+}
+
+/// A key's own limits; each missing field is taken from the top-level `limits:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyLimitsFile {
+    pub per_second: Option<u32>,
+    pub burst: Option<u32>,
+    pub per_day: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisFile {
+    pub url: String,
+    #[serde(default = "default_on_error")]
+    pub on_error: String,
+    #[serde(default = "default_redis_timeout")]
+    pub timeout: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyFile {
+    pub id: String,
+    #[serde(default)]
+    pub key_sha256: Option<String>,
+    /// Plain-text key, for development only (`check` warns).
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub limits: Option<KeyLimitsFile>,
+    #[serde(default)]
+    pub upstream_apikey: Option<String>,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub allow: Option<AllowFile>,
+}
+
+/// What a key may call; a missing list allows everything.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowFile {
+    #[serde(default)]
+    pub methods: Option<Vec<String>>,
+    #[serde(default)]
+    pub endpoints: Option<Vec<String>>,
+}
+
+/// The separate keys file: only a `keys:` list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysFile {
+    #[serde(default)]
+    pub keys: Vec<KeyFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogFile {
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    #[serde(default = "default_log_format")]
+    pub format: String,
+}
+
+impl Default for LogFile {
+    fn default() -> Self {
+        LogFile { level: default_log_level(), format: default_log_format() }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".into()
+}
+fn default_admin_listen() -> String {
+    "127.0.0.1:9100".into()
+}
+fn default_connect_timeout() -> String {
+    "2s".into()
+}
+fn default_read_timeout() -> String {
+    "30s".into()
+}
+fn default_max_response_bytes() -> u64 {
+    16 * 1024 * 1024
+}
+fn default_max_request_bytes() -> u64 {
+    1024 * 1024
+}
+fn default_threads() -> usize {
+    2
+}
+fn default_per_second() -> u32 {
+    10
+}
+fn default_burst() -> u32 {
+    20
+}
+fn default_on_error() -> String {
+    "local".into()
+}
+fn default_redis_timeout() -> String {
+    "50ms".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+fn default_log_format() -> String {
+    "json".into()
+}

@@ -1,0 +1,182 @@
+//! Owns the gateway configuration: loading the YAML file (and keys file), validating it with
+//! every problem named by its field path, and the typed runtime `Config` the rest uses.
+
+pub mod file;
+mod validate;
+
+pub use validate::{parse_duration, validate};
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One thing wrong (or worth a warning) in a configuration, with the field it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem { path: path.into(), message: message.into() }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// A configuration that loaded, with the warnings `check` prints.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<Problem>,
+}
+
+/// The validated runtime configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    pub upstream: Upstream,
+    pub limits: Limits,
+    pub redis: Option<Redis>,
+    pub keys: Vec<KeySpec>,
+    pub keys_file: Option<PathBuf>,
+    pub max_request_bytes: usize,
+    pub threads: usize,
+    pub log: Log,
+}
+
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// Prefix before `/api/...`, without a trailing `/` (empty for a root install).
+    pub base_path: String,
+    pub apikey: Option<String>,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub max_response_bytes: usize,
+}
+
+impl Upstream {
+    /// The `Host` header value: the port is shown only when it is not the scheme's default.
+    pub fn host_header(&self) -> String {
+        let default_port = if self.tls { 443 } else { 80 };
+        if self.port == default_port {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub per_second: NonZeroU32,
+    pub burst: NonZeroU32,
+    pub per_day: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnRedisError {
+    Local,
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Clone)]
+pub struct Redis {
+    pub url: String,
+    pub on_error: OnRedisError,
+    pub timeout: Duration,
+}
+
+/// One client key. The key itself is held only as its SHA-256 digest.
+#[derive(Clone)]
+pub struct KeySpec {
+    pub id: String,
+    pub digest: [u8; 32],
+    pub limits: Limits,
+    pub upstream_apikey: Option<String>,
+    pub enabled: bool,
+    pub allow: Allow,
+}
+
+impl std::fmt::Debug for KeySpec {
+    // Digest and upstream key stay out of debug output, which can end up in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySpec").field("id", &self.id).field("enabled", &self.enabled).finish_non_exhaustive()
+    }
+}
+
+/// Which methods and endpoint templates a key may call; `None` allows all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Allow {
+    pub methods: Option<Vec<String>>,
+    /// Catalog templates, or prefixes ending in `*`.
+    pub endpoints: Option<Vec<String>>,
+}
+
+impl Allow {
+    pub fn permits(&self, method: &str, endpoint: &str) -> bool {
+        let method_ok = self.methods.as_ref().is_none_or(|m| m.iter().any(|x| x == method));
+        let endpoint_ok = self.endpoints.as_ref().is_none_or(|e| {
+            e.iter().any(|p| match p.strip_suffix('*') {
+                Some(prefix) => endpoint.starts_with(prefix),
+                None => p == endpoint,
+            })
+        });
+        method_ok && endpoint_ok
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Log {
+    pub level: String,
+    pub json: bool,
+}
+
+/// Reads and validates the configuration file at `path` (and its keys file, if any).
+pub fn load(path: &Path) -> Result<Loaded, Vec<Problem>> {
+    let text = std::fs::read_to_string(path).map_err(|e| vec![Problem::new(path.display().to_string(), format!("cannot read: {e}"))])?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    from_yaml(&text, base)
+}
+
+/// Validates configuration text; a relative `keys_file` is resolved against `base`.
+pub fn from_yaml(text: &str, base: &Path) -> Result<Loaded, Vec<Problem>> {
+    let file: file::FileConfig = serde_yaml::from_str(text).map_err(|e| vec![yaml_problem(&e)])?;
+    let keys_file = file.keys_file.as_ref().map(|p| base.join(p));
+    let extra = match &keys_file {
+        Some(p) => load_keys_file(p)?,
+        None => Vec::new(),
+    };
+    validate(file, keys_file, extra)
+}
+
+/// Reads a keys file into its raw entries.
+pub fn load_keys_file(path: &Path) -> Result<Vec<file::KeyFile>, Vec<Problem>> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| vec![Problem::new("keys_file", format!("cannot read {}: {e}", path.display()))])?;
+    let parsed: file::KeysFile = serde_yaml::from_str(&text).map_err(|e| {
+        let p = yaml_problem(&e);
+        vec![Problem::new(format!("keys_file({}).{}", path.display(), p.path), p.message)]
+    })?;
+    Ok(parsed.keys)
+}
+
+/// serde_yaml puts the field path in front of its message (`keys[0]: unknown field …`).
+fn yaml_problem(e: &serde_yaml::Error) -> Problem {
+    let text = e.to_string();
+    match text.split_once(": ") {
+        Some((path, msg)) if !path.contains(' ') => Problem::new(path, msg),
+        _ => Problem::new("(file)", text),
+    }
+}

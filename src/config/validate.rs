@@ -1,0 +1,354 @@
+//! Owns turning the file model into the runtime `Config`, collecting every problem with the
+//! path of the field it is about instead of stopping at the first.
+
+use super::file::{FileConfig, KeyFile, LimitsFile};
+use super::{Allow, Config, KeySpec, Limits, Loaded, Log, OnRedisError, Problem, Redis, Upstream};
+use crate::routes::CATALOG;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Collects problems while fields are converted one by one.
+#[derive(Default)]
+struct Check {
+    problems: Vec<Problem>,
+    warnings: Vec<Problem>,
+}
+
+impl Check {
+    fn fail(&mut self, path: impl Into<String>, msg: impl Into<String>) {
+        self.problems.push(Problem::new(path, msg));
+    }
+    fn warn(&mut self, path: impl Into<String>, msg: impl Into<String>) {
+        self.warnings.push(Problem::new(path, msg));
+    }
+    fn addr(&mut self, path: &str, value: &str) -> Option<SocketAddr> {
+        value.parse().map_err(|_| self.fail(path, format!("{value:?} is not an address like 127.0.0.1:8080"))).ok()
+    }
+    fn duration(&mut self, path: &str, value: &str) -> Option<Duration> {
+        parse_duration(value).map_err(|m| self.fail(path, m)).ok()
+    }
+    fn nonzero(&mut self, path: &str, value: u32) -> Option<NonZeroU32> {
+        NonZeroU32::new(value).or_else(|| {
+            self.fail(path, "must be at least 1");
+            None
+        })
+    }
+}
+
+/// Parses `"500ms"`, `"2s"`, `"1m"` or `"1h"`; zero is refused.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("{text:?} is not a duration like \"500ms\" or \"2s\""))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => return Err(format!("{text:?} has no unit: use ms, s, m or h")),
+    };
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+/// Validates the whole file plus the entries of its keys file.
+pub fn validate(file: FileConfig, keys_file: Option<PathBuf>, extra_keys: Vec<KeyFile>) -> Result<Loaded, Vec<Problem>> {
+    let mut c = Check::default();
+    let listen = c.addr("listen", &file.listen);
+    let admin_listen = c.addr("admin_listen", &file.admin_listen);
+    if listen.is_some() && listen == admin_listen {
+        c.fail("admin_listen", "must differ from listen");
+    }
+    let upstream = upstream(&mut c, &file);
+    let limits = default_limits(&mut c, &file.limits);
+    let redis = file.redis.as_ref().and_then(|r| redis(&mut c, r));
+    if file.max_request_bytes == 0 {
+        c.fail("max_request_bytes", "must be at least 1");
+    }
+    if !(1..=256).contains(&file.threads) {
+        c.fail("threads", "must be between 1 and 256");
+    }
+    let log = log(&mut c, &file.log.level, &file.log.format);
+    // Keys are checked even when the defaults are broken, so every problem shows at once.
+    let key_defaults = limits.unwrap_or(Limits { per_second: NonZeroU32::MIN, burst: NonZeroU32::MIN, per_day: None });
+    let mut seen = Seen::default();
+    let mut keys = validate_keys(&mut c, &file.keys, key_defaults, "keys", &mut seen);
+    keys.extend(validate_keys(&mut c, &extra_keys, key_defaults, "keys_file.keys", &mut seen));
+    if keys.is_empty() && c.problems.is_empty() {
+        c.warn("keys", "no keys configured: every request will be refused with 401");
+    }
+    match (listen, admin_listen, upstream, limits, log) {
+        (Some(listen), Some(admin_listen), Some(upstream), Some(limits), Some(log)) if c.problems.is_empty() => Ok(Loaded {
+            config: Config {
+                listen,
+                admin_listen,
+                upstream,
+                limits,
+                redis,
+                keys,
+                keys_file,
+                max_request_bytes: usize::try_from(file.max_request_bytes).unwrap_or(usize::MAX),
+                threads: file.threads,
+                log,
+            },
+            warnings: c.warnings,
+        }),
+        _ => Err(c.problems),
+    }
+}
+
+fn upstream(c: &mut Check, file: &FileConfig) -> Option<Upstream> {
+    let u = &file.upstream;
+    let connect_timeout = c.duration("upstream.connect_timeout", &u.connect_timeout);
+    let read_timeout = c.duration("upstream.read_timeout", &u.read_timeout);
+    if u.max_response_bytes == 0 {
+        c.fail("upstream.max_response_bytes", "must be at least 1");
+    }
+    if u.apikey.as_deref() == Some("") {
+        c.fail("upstream.apikey", "must not be empty (use null for no key substitution)");
+    }
+    let url = parse_url(&u.url).map_err(|m| c.fail("upstream.url", m)).ok()?;
+    Some(Upstream {
+        tls: url.0,
+        host: url.1,
+        port: url.2,
+        base_path: url.3,
+        apikey: u.apikey.clone(),
+        connect_timeout: connect_timeout?,
+        read_timeout: read_timeout?,
+        max_response_bytes: usize::try_from(u.max_response_bytes).unwrap_or(usize::MAX),
+    })
+}
+
+/// Splits an `http(s)://host[:port][/base]` URL into (tls, host, port, base path).
+fn parse_url(text: &str) -> Result<(bool, String, u16, String), String> {
+    let uri: http::Uri = text.parse().map_err(|_| format!("{text:?} is not a URL"))?;
+    let tls = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => return Err(format!("{text:?} must start with http:// or https://")),
+    };
+    let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(|| format!("{text:?} has no host"))?;
+    if uri.query().is_some() {
+        return Err(format!("{text:?} must not have a query string"));
+    }
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    let base = uri.path().trim_end_matches('/').to_string();
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    Ok((tls, host, port, base))
+}
+
+fn default_limits(c: &mut Check, l: &LimitsFile) -> Option<Limits> {
+    let per_second = c.nonzero("limits.per_second", l.per_second);
+    let burst = c.nonzero("limits.burst", l.burst);
+    if l.per_day == Some(0) {
+        c.fail("limits.per_day", "must be at least 1, or null for no daily quota");
+    }
+    Some(Limits { per_second: per_second?, burst: burst?, per_day: l.per_day })
+}
+
+fn redis(c: &mut Check, r: &super::file::RedisFile) -> Option<Redis> {
+    if !(r.url.starts_with("redis://") || r.url.starts_with("rediss://")) {
+        c.fail("redis.url", format!("{:?} must start with redis:// or rediss://", r.url));
+    }
+    let on_error = match r.on_error.as_str() {
+        "local" => Some(OnRedisError::Local),
+        "allow" => Some(OnRedisError::Allow),
+        "deny" => Some(OnRedisError::Deny),
+        other => {
+            c.fail("redis.on_error", format!("{other:?} is not one of local, allow, deny"));
+            None
+        }
+    };
+    let timeout = c.duration("redis.timeout", &r.timeout);
+    c.warn("redis", "shared quotas through Redis are not implemented yet: each replica counts on its own");
+    Some(Redis { url: r.url.clone(), on_error: on_error?, timeout: timeout? })
+}
+
+fn log(c: &mut Check, level: &str, format: &str) -> Option<Log> {
+    let level_ok = ["error", "warn", "info", "debug", "trace"].contains(&level);
+    if !level_ok {
+        c.fail("log.level", format!("{level:?} is not one of error, warn, info, debug, trace"));
+    }
+    let json = match format {
+        "json" => Some(true),
+        "text" => Some(false),
+        other => {
+            c.fail("log.format", format!("{other:?} is not one of json, text"));
+            None
+        }
+    };
+    Some(Log { level: level.to_string(), json: json? }).filter(|_| level_ok)
+}
+
+#[derive(Default)]
+struct Seen {
+    ids: HashSet<String>,
+    digests: HashSet<[u8; 32]>,
+}
+
+fn validate_keys(c: &mut Check, entries: &[KeyFile], defaults: Limits, prefix: &str, seen: &mut Seen) -> Vec<KeySpec> {
+    entries.iter().enumerate().filter_map(|(i, k)| validate_key(c, k, defaults, &format!("{prefix}[{i}]"), seen)).collect()
+}
+
+fn validate_key(c: &mut Check, k: &KeyFile, defaults: Limits, at: &str, seen: &mut Seen) -> Option<KeySpec> {
+    let id_ok = !k.id.is_empty() && k.id.len() <= 64 && k.id.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
+    if !id_ok {
+        c.fail(format!("{at}.id"), "must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
+    } else if !seen.ids.insert(k.id.clone()) {
+        c.fail(format!("{at}.id"), format!("{:?} is used by another key", k.id));
+    }
+    let digest = match (&k.key_sha256, &k.key) {
+        (Some(_), Some(_)) => {
+            c.fail(at, "has both key and key_sha256: give one");
+            None
+        }
+        (None, None) => {
+            c.fail(at, "needs key_sha256 (or key, for development)");
+            None
+        }
+        (Some(hex_digest), None) => parse_digest(hex_digest).map_err(|m| c.fail(format!("{at}.key_sha256"), m)).ok(),
+        (None, Some(plain)) if plain.is_empty() => {
+            c.fail(format!("{at}.key"), "must not be empty");
+            None
+        }
+        (None, Some(plain)) => {
+            c.warn(format!("{at}.key"), "plain-text key: use key_sha256 outside development (hash-key prints it)");
+            Some(Sha256::digest(plain.as_bytes()).into())
+        }
+    };
+    if let Some(d) = digest {
+        if !seen.digests.insert(d) {
+            c.fail(at, "has the same key as another entry");
+        }
+    }
+    let limits = key_limits(c, k, defaults, at);
+    let allow = allow(c, k, at);
+    if k.upstream_apikey.as_deref() == Some("") {
+        c.fail(format!("{at}.upstream_apikey"), "must not be empty (use null)");
+    }
+    Some(KeySpec {
+        id: k.id.clone(),
+        digest: digest?,
+        limits: limits?,
+        upstream_apikey: k.upstream_apikey.clone(),
+        enabled: k.enabled,
+        allow,
+    })
+    .filter(|_| id_ok)
+}
+
+fn parse_digest(text: &str) -> Result<[u8; 32], String> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut out).map_err(|_| "must be 64 hexadecimal characters (a SHA-256 digest)".to_string())?;
+    Ok(out)
+}
+
+fn key_limits(c: &mut Check, k: &KeyFile, d: Limits, at: &str) -> Option<Limits> {
+    let Some(l) = &k.limits else { return Some(d) };
+    let per_second = l.per_second.map_or(Some(d.per_second), |v| c.nonzero(&format!("{at}.limits.per_second"), v));
+    let burst = l.burst.map_or(Some(d.burst), |v| c.nonzero(&format!("{at}.limits.burst"), v));
+    if l.per_day == Some(0) {
+        c.fail(format!("{at}.limits.per_day"), "must be at least 1");
+    }
+    Some(Limits { per_second: per_second?, burst: burst?, per_day: l.per_day.or(d.per_day) })
+}
+
+const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
+
+fn allow(c: &mut Check, k: &KeyFile, at: &str) -> Allow {
+    let Some(a) = &k.allow else { return Allow::default() };
+    for (i, m) in a.methods.iter().flatten().enumerate() {
+        if !METHODS.contains(&m.as_str()) {
+            c.fail(format!("{at}.allow.methods[{i}]"), format!("{m:?} is not one of {}", METHODS.join(", ")));
+        }
+    }
+    for (i, e) in a.endpoints.iter().flatten().enumerate() {
+        let known = e.ends_with('*') || e == crate::routes::UNMATCHED || CATALOG.iter().any(|r| r.template == e);
+        if !known {
+            c.fail(format!("{at}.allow.endpoints[{i}]"), format!("{e:?} is not a route template of the catalog (or a prefix ending in *)"));
+        }
+    }
+    Allow { methods: a.methods.clone(), endpoints: a.endpoints.clone() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::from_yaml;
+    use std::path::Path;
+
+    fn problems(yaml: &str) -> Vec<String> {
+        match from_yaml(yaml, Path::new(".")) {
+            Ok(_) => vec![],
+            Err(p) => p.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("2").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("1.5s").is_err());
+    }
+
+    #[test]
+    fn minimal_config_loads_with_defaults() {
+        let loaded = from_yaml("upstream: {url: \"https://support.example.com/la/\"}\nkeys: [{id: a, key: k}]\n", Path::new("."));
+        let loaded = loaded.unwrap_or_else(|p| panic!("{p:?}"));
+        let c = loaded.config;
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!((c.upstream.tls, c.upstream.port, c.upstream.base_path.as_str()), (true, 443, "/la"));
+        assert_eq!(c.upstream.read_timeout, Duration::from_secs(30));
+        assert_eq!(c.limits.burst.get(), 20);
+        assert_eq!(loaded.warnings.len(), 1, "plain key warning");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let p = problems(
+            "listen: nope\nupstream: {url: \"ftp://x\", read_timeout: 3}\nlimits: {per_second: 0}\nkeys:\n- {id: a, key: k}\n- {id: a, key_sha256: zz}\n- {id: \"b c\", key: k, allow: {endpoints: [/api/nope]}}\n",
+        );
+        let joined = p.join("\n");
+        for want in [
+            "listen:",
+            "upstream.url:",
+            "upstream.read_timeout:",
+            "limits.per_second:",
+            "keys[1].id:",
+            "keys[1].key_sha256:",
+            "keys[2].id:",
+            "keys[2]: has the same key",
+            "keys[2].allow.endpoints[0]:",
+        ] {
+            assert!(joined.contains(want), "missing {want} in\n{joined}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_their_path() {
+        let p = problems("upstream: {url: \"http://x\"}\nkeys: [{id: a, key: k, kye: 1}]\n");
+        assert!(p.iter().any(|p| p.contains("keys[0]") && p.contains("kye")), "{p:?}");
+    }
+
+    #[test]
+    fn allow_lists() {
+        let a = Allow { methods: Some(vec!["GET".into()]), endpoints: Some(vec!["/api/customers*".into(), "/api/tags".into()]) };
+        assert!(a.permits("GET", "/api/customers/{customeridentifier}"));
+        assert!(a.permits("GET", "/api/tags"));
+        assert!(!a.permits("POST", "/api/tags"));
+        assert!(!a.permits("GET", "/api/tags/{tagid}"));
+        assert!(Allow::default().permits("DELETE", "unmatched"));
+    }
+}

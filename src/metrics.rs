@@ -1,0 +1,175 @@
+//! Owns the gateway's Prometheus metrics: names (a contract with dashboards and alerts),
+//! label sets (always bounded), and registration into a registry passed in.
+
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+
+/// Latency buckets from 1 ms to 30 s.
+pub const BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// Every metric of the gateway.
+#[derive(Clone)]
+pub struct Metrics {
+    pub requests_total: IntCounterVec,
+    pub request_duration: HistogramVec,
+    pub upstream_duration: HistogramVec,
+    pub upstream_errors: IntCounterVec,
+    pub auth_failures: IntCounterVec,
+    pub rate_limited: IntCounterVec,
+    pub key_requests: IntCounterVec,
+    pub transcode_duration: HistogramVec,
+    pub in_flight: IntGauge,
+    pub keys_loaded: IntGauge,
+    pub config_reloads: IntCounterVec,
+    pub redis_errors: IntCounter,
+    pub build_info: IntGaugeVec,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<IntCounterVec> {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str]) -> prometheus::Result<HistogramVec> {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(BUCKETS.to_vec()), labels)?;
+    r.register(Box::new(h.clone()))?;
+    Ok(h)
+}
+
+impl Metrics {
+    pub fn new(r: &Registry) -> prometheus::Result<Self> {
+        let in_flight = IntGauge::new("liveagent_gateway_in_flight_requests", "Requests being served now")?;
+        r.register(Box::new(in_flight.clone()))?;
+        let keys_loaded = IntGauge::new("liveagent_gateway_keys_loaded", "Client keys in the running configuration")?;
+        r.register(Box::new(keys_loaded.clone()))?;
+        let redis_errors = IntCounter::new("liveagent_gateway_redis_errors_total", "Failed Redis quota calls")?;
+        r.register(Box::new(redis_errors.clone()))?;
+        let build_info =
+            IntGaugeVec::new(Opts::new("liveagent_gateway_build_info", "Always 1; the version label tells the build"), &["version"])?;
+        r.register(Box::new(build_info.clone()))?;
+        build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        Ok(Metrics {
+            requests_total: counter(
+                r,
+                "liveagent_gateway_requests_total",
+                "Requests answered",
+                &["endpoint", "method", "status", "format"],
+            )?,
+            request_duration: histogram(
+                r,
+                "liveagent_gateway_request_duration_seconds",
+                "Time from request to response end",
+                &["endpoint", "method", "format"],
+            )?,
+            upstream_duration: histogram(
+                r,
+                "liveagent_gateway_upstream_duration_seconds",
+                "Time LiveAgent took to answer",
+                &["endpoint", "method"],
+            )?,
+            upstream_errors: counter(r, "liveagent_gateway_upstream_errors_total", "LiveAgent calls that failed", &["endpoint", "kind"])?,
+            auth_failures: counter(r, "liveagent_gateway_auth_failures_total", "Refused authentications", &["reason"])?,
+            rate_limited: counter(r, "liveagent_gateway_rate_limited_total", "Requests refused by a quota", &["key_id", "limit"])?,
+            key_requests: counter(r, "liveagent_gateway_key_requests_total", "Authenticated requests per key", &["key_id", "status"])?,
+            transcode_duration: histogram(r, "liveagent_gateway_transcode_duration_seconds", "Time spent transcoding bodies", &["format"])?,
+            in_flight,
+            keys_loaded,
+            config_reloads: counter(r, "liveagent_gateway_config_reloads_total", "Configuration and keys file reloads", &["result"])?,
+            redis_errors,
+            build_info,
+        })
+    }
+}
+
+/// What one finished request contributes to metrics and the access log. No key material.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestFacts<'a> {
+    pub request_id: &'a str,
+    pub endpoint: &'a str,
+    pub method: &'a str,
+    pub format: &'a str,
+    pub status: u16,
+    pub key_id: Option<&'a str>,
+    pub duration: f64,
+    pub upstream_secs: Option<f64>,
+    pub upstream_error: Option<&'a str>,
+}
+
+impl RequestFacts<'_> {
+    /// The access-log line: one per request, fields named as in the README.
+    pub fn log(&self) {
+        tracing::info!(
+            target: "access",
+            request_id = self.request_id,
+            key_id = self.key_id.unwrap_or("-"),
+            method = self.method,
+            endpoint = self.endpoint,
+            status = self.status,
+            format = self.format,
+            duration_ms = (self.duration * 1000.0),
+            upstream_ms = self.upstream_secs.map(|s| s * 1000.0),
+            upstream_error = self.upstream_error,
+            "request"
+        );
+    }
+}
+
+impl Metrics {
+    pub fn record(&self, f: &RequestFacts<'_>) {
+        let status = f.status.to_string();
+        self.requests_total.with_label_values(&[f.endpoint, f.method, &status, f.format]).inc();
+        self.request_duration.with_label_values(&[f.endpoint, f.method, f.format]).observe(f.duration);
+        if let Some(id) = f.key_id {
+            self.key_requests.with_label_values(&[id, &status]).inc();
+        }
+        if let Some(secs) = f.upstream_secs {
+            self.upstream_duration.with_label_values(&[f.endpoint, f.method]).observe(secs);
+        }
+        if let Some(kind) = f.upstream_error {
+            self.upstream_errors.with_label_values(&[f.endpoint, kind]).inc();
+        }
+    }
+}
+
+/// The bounded `method` label: the methods HTTP defines, everything else `OTHER`.
+pub fn method_label(method: &str) -> &'static str {
+    const KNOWN: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
+    KNOWN.iter().find(|m| **m == method).copied().unwrap_or("OTHER")
+}
+
+/// The text exposition of everything in `registry`.
+pub fn encode(registry: &Registry) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Encoding into a Vec cannot fail for well-formed metric families.
+    let _ = TextEncoder::new().encode(&registry.gather(), &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registers_every_contract_name() {
+        let r = Registry::new();
+        let m = Metrics::new(&r).unwrap_or_else(|e| panic!("{e}"));
+        m.requests_total.with_label_values(&["/api/customers", "GET", "200", "json"]).inc();
+        m.request_duration.with_label_values(&["/api/customers", "GET", "json"]).observe(0.002);
+        let text = String::from_utf8_lossy(&encode(&r)).into_owned();
+        assert!(
+            text.contains("liveagent_gateway_requests_total{endpoint=\"/api/customers\",format=\"json\",method=\"GET\",status=\"200\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("liveagent_gateway_build_info{version="));
+        assert!(text.contains(
+            "liveagent_gateway_request_duration_seconds_bucket{endpoint=\"/api/customers\",format=\"json\",method=\"GET\",le=\"0.0025\"} 1"
+        ));
+        assert_eq!(method_label("BREW"), "OTHER");
+    }
+}

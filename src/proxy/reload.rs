@@ -1,0 +1,71 @@
+//! Owns live reloads: the configuration file and its keys file are polled for changes; a
+//! file that fails to load leaves the running configuration in force.
+
+use super::state::{runtime, Shared};
+use crate::config;
+use async_trait::async_trait;
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+pub struct Reloader {
+    pub shared: Arc<Shared>,
+    pub config_path: PathBuf,
+    pub interval: Duration,
+}
+
+fn mtime(path: Option<&Path>) -> Option<(SystemTime, u64)> {
+    let meta = std::fs::metadata(path?).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+#[async_trait]
+impl BackgroundService for Reloader {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let mut last = self.stamps();
+        let mut tick = tokio::time::interval(self.interval);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tick.tick() => {
+                    let now = self.stamps();
+                    if now != last {
+                        last = now;
+                        self.reload();
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Reloader {
+    fn stamps(&self) -> [Option<(SystemTime, u64)>; 2] {
+        let rt = self.shared.runtime.load();
+        [mtime(Some(&self.config_path)), mtime(rt.config.keys_file.as_deref())]
+    }
+
+    fn reload(&self) {
+        let metrics = &self.shared.metrics;
+        let loaded = config::load(&self.config_path).map_err(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
+        match loaded.and_then(|l| runtime(l.config)) {
+            Ok(rt) => {
+                let old = self.shared.runtime.load();
+                if old.config.listen != rt.config.listen || old.config.admin_listen != rt.config.admin_listen {
+                    tracing::warn!("listen addresses changed: they apply after a restart or upgrade");
+                }
+                self.shared.quotas.retain(&rt.config.keys);
+                metrics.keys_loaded.set(i64::try_from(rt.store.len()).unwrap_or(i64::MAX));
+                tracing::info!(keys = rt.store.len(), "configuration reloaded");
+                self.shared.runtime.store(Arc::new(rt));
+                metrics.config_reloads.with_label_values(&["ok"]).inc();
+            }
+            Err(problems) => {
+                tracing::error!(%problems, "configuration reload failed; the running configuration stays in force");
+                metrics.config_reloads.with_label_values(&["error"]).inc();
+            }
+        }
+    }
+}

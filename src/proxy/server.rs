@@ -1,0 +1,67 @@
+//! Owns server assembly: pingora's server configuration, the proxy and admin services, the
+//! reloader, and logging set-up.
+
+use super::admin::Admin;
+use super::gateway::Gateway;
+use super::reload::Reloader;
+use super::state;
+use crate::config::Config;
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::Server;
+use pingora::services::background::background_service;
+use pingora::services::listening::Service;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the process was started.
+#[derive(Debug, Default, Clone)]
+pub struct ServerOptions {
+    /// The file to watch for reloads; `None` for the embedded demo configuration.
+    pub config_path: Option<PathBuf>,
+    /// Take the listening sockets over from a running instance (pingora's graceful upgrade).
+    pub upgrade: bool,
+    pub daemon: bool,
+    pub pid_file: Option<String>,
+    pub upgrade_sock: Option<String>,
+}
+
+/// Sets up logging to stderr (JSON lines or text) at the configured level; `RUST_LOG` wins.
+pub fn init_logging(level: &str, json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // A second call (tests, demo) keeps the first subscriber.
+    let _ = if json { builder.json().flatten_event(true).try_init() } else { builder.try_init() };
+}
+
+/// Runs the gateway until it is told to stop. Only returns on a start-up error.
+pub fn run(config: Config, opts: ServerOptions) -> Result<(), String> {
+    let listen = config.listen.to_string();
+    let admin_listen = config.admin_listen.to_string();
+    let threads = config.threads;
+    let shared = state::shared(config)?;
+    let mut conf =
+        ServerConf { threads, grace_period_seconds: Some(2), graceful_shutdown_timeout_seconds: Some(5), ..ServerConf::default() };
+    if let Some(p) = opts.pid_file {
+        conf.pid_file = p;
+    }
+    if let Some(s) = opts.upgrade_sock {
+        conf.upgrade_sock = s;
+    }
+    let opt = Opt { upgrade: opts.upgrade, daemon: opts.daemon, ..Opt::default() };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+
+    let mut proxy =
+        pingora::proxy::http_proxy_service_with_name(&server.configuration, Gateway { shared: shared.clone() }, "liveagent-gateway");
+    proxy.add_tcp(&listen);
+    let mut admin = Service::new("liveagent-gateway admin".to_string(), Admin { shared: shared.clone() });
+    admin.add_tcp(&admin_listen);
+    server.add_service(proxy);
+    server.add_service(admin);
+    if let Some(config_path) = opts.config_path {
+        server.add_service(background_service("reload", Reloader { shared, config_path, interval: Duration::from_secs(1) }));
+    }
+    tracing::info!(%listen, %admin_listen, "liveagent-gateway starting");
+    server.run_forever()
+}

@@ -1,0 +1,82 @@
+//! Owns the state shared by all requests: the swappable runtime (config and keys), quotas,
+//! metrics and the pooled upstream connector.
+
+use crate::auth::KeyStore;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::quota::Quotas;
+use arc_swap::ArcSwap;
+use pingora::connectors::http::Connector;
+use pingora::upstreams::peer::HttpPeer;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What a reload replaces as a whole.
+pub struct Runtime {
+    pub config: Config,
+    pub store: KeyStore,
+    /// The upstream address, resolved when the configuration loaded.
+    pub upstream_addr: SocketAddr,
+    /// The pooled-connection identity of LiveAgent, with its timeouts.
+    pub peer: HttpPeer,
+}
+
+pub struct Shared {
+    pub runtime: ArcSwap<Runtime>,
+    pub quotas: Quotas,
+    pub metrics: Metrics,
+    pub registry: prometheus::Registry,
+    pub connector: Connector,
+    /// Unix seconds of the last upstream answer (any status), for `/readyz`.
+    pub upstream_seen: AtomicU64,
+}
+
+impl Shared {
+    pub fn mark_upstream_seen(&self) {
+        self.upstream_seen.store(now_secs(), Ordering::Relaxed);
+    }
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Resolves the upstream host once; a name that does not resolve is a configuration error.
+pub fn resolve(config: &Config) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    (config.upstream.host.as_str(), config.upstream.port)
+        .to_socket_addrs()
+        .map_err(|e| format!("upstream.url: cannot resolve {}: {e}", config.upstream.host))?
+        .next()
+        .ok_or_else(|| format!("upstream.url: {} has no address", config.upstream.host))
+}
+
+pub fn runtime(config: Config) -> Result<Runtime, String> {
+    let upstream_addr = resolve(&config)?;
+    let store = KeyStore::new(config.keys.clone());
+    let u = &config.upstream;
+    let mut peer = HttpPeer::new(upstream_addr, u.tls, u.host.clone());
+    peer.options.connection_timeout = Some(u.connect_timeout);
+    // The TLS handshake gets the same budget again on top of the TCP connect.
+    peer.options.total_connection_timeout = Some(u.connect_timeout * 2);
+    peer.options.idle_timeout = Some(Duration::from_secs(60));
+    Ok(Runtime { config, store, upstream_addr, peer })
+}
+
+pub fn shared(config: Config) -> Result<Arc<Shared>, String> {
+    let registry = prometheus::Registry::new();
+    let metrics = Metrics::new(&registry).map_err(|e| format!("metrics: {e}"))?;
+    let rt = runtime(config)?;
+    metrics.keys_loaded.set(i64::try_from(rt.store.len()).unwrap_or(i64::MAX));
+    Ok(Arc::new(Shared {
+        runtime: ArcSwap::from_pointee(rt),
+        quotas: Quotas::new(),
+        metrics,
+        registry,
+        connector: Connector::new(None),
+        upstream_seen: AtomicU64::new(0),
+    }))
+}

@@ -1,0 +1,207 @@
+//! Owns the JSON → XML writer that reproduces LiveAgent's documented XML byte for byte.
+//!
+//! Rules (also in the README): declaration line, root `<response>`, one element per line with
+//! one space of indentation per level, elements in JSON key order; an array under key `K` is
+//! `<K>` holding one element per item named by the singular of `K`; `null` is `<k/>`, an empty
+//! string `<k></k>`; a key that is not an XML name becomes `<item key="…">`; characters XML 1.0
+//! forbids become U+FFFD, so the output is well-formed whatever the input.
+
+use super::singular::singular;
+use serde_json::Value;
+
+const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n";
+
+/// An element's tag, plus the original key when the key is not a usable XML name.
+struct Tag<'a> {
+    name: std::borrow::Cow<'a, str>,
+    key_attr: Option<&'a str>,
+}
+
+impl<'a> Tag<'a> {
+    fn for_key(key: &'a str) -> Self {
+        if is_xml_name(key) {
+            Tag { name: key.into(), key_attr: None }
+        } else {
+            Tag { name: "item".into(), key_attr: Some(key) }
+        }
+    }
+
+    fn named(name: String) -> Self {
+        let name = if is_xml_name(&name) { name } else { "item".to_string() };
+        Tag { name: name.into(), key_attr: None }
+    }
+}
+
+/// Writes `value` as a LiveAgent XML document. A top-level `{"response": …}` object supplies the
+/// root's content; any other top-level value is wrapped whole in `<response>`.
+pub fn to_xml(value: &Value) -> String {
+    let mut out = String::with_capacity(256);
+    out.push_str(DECLARATION);
+    let content = match value {
+        Value::Object(map) if map.len() == 1 => map.get("response").unwrap_or(value),
+        _ => value,
+    };
+    element(&mut out, &Tag::named("response".to_string()), content, 0, "response");
+    out
+}
+
+fn element(out: &mut String, tag: &Tag<'_>, value: &Value, depth: usize, list_key: &str) {
+    indent(out, depth);
+    open(out, tag);
+    match value {
+        Value::Null => {
+            out.pop();
+            out.push_str("/>\n");
+            return;
+        }
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => escape_into(out, s),
+        Value::Object(map) if map.is_empty() => {
+            out.pop();
+            out.push_str("/>\n");
+            return;
+        }
+        Value::Array(items) if items.is_empty() => {
+            out.pop();
+            out.push_str("/>\n");
+            return;
+        }
+        Value::Object(map) => {
+            out.push('\n');
+            for (k, v) in map {
+                element(out, &Tag::for_key(k), v, depth + 1, k);
+            }
+            indent(out, depth);
+        }
+        Value::Array(items) => {
+            out.push('\n');
+            let item_tag = Tag::named(singular(list_key));
+            for v in items {
+                // An array directly inside an array has no key of its own: its items are `item`.
+                element(out, &item_tag, v, depth + 1, "");
+            }
+            indent(out, depth);
+        }
+    }
+    out.push_str("</");
+    out.push_str(&tag.name);
+    out.push_str(">\n");
+}
+
+fn open(out: &mut String, tag: &Tag<'_>) {
+    out.push('<');
+    out.push_str(&tag.name);
+    if let Some(key) = tag.key_attr {
+        out.push_str(" key=\"");
+        escape_into(out, key);
+        out.push('"');
+    }
+    out.push('>');
+}
+
+fn indent(out: &mut String, depth: usize) {
+    out.extend(std::iter::repeat_n(' ', depth));
+}
+
+/// Escapes like PHP 8.1 `htmlspecialchars` (what LiveAgent's encoder calls), keeps `\r` as a
+/// reference so parsers do not normalise it away, and replaces what XML 1.0 cannot carry.
+fn escape_into(out: &mut String, text: &str) {
+    let plain = |c: char| !matches!(c, '&' | '<' | '>' | '"' | '\'' | '\r') && xml_char(c);
+    if text.chars().all(plain) {
+        out.push_str(text);
+        return;
+    }
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#039;"),
+            '\r' => out.push_str("&#13;"),
+            c if xml_char(c) => out.push(c),
+            _ => out.push('\u{FFFD}'),
+        }
+    }
+}
+
+/// XML 1.0 `Char` (surrogates cannot occur in a Rust `str`).
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// An XML 1.0 (5th edition) `Name` without `:` (namespace-aware parsers reject some names that
+/// contain it) and not starting with the reserved `xml` prefix.
+pub fn is_xml_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    let Some(first) = chars.next() else { return false };
+    if s.len() >= 3 && s[..3].eq_ignore_ascii_case("xml") {
+        return false;
+    }
+    name_start(first) && chars.all(|c| name_start(c) || name_rest(c))
+}
+
+fn name_start(c: char) -> bool {
+    matches!(c,
+        'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}'
+        | '\u{F8}'..='\u{2FF}' | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}'
+        | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}'
+        | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
+        | '\u{10000}'..='\u{EFFFF}')
+}
+
+fn name_rest(c: char) -> bool {
+    matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn xml(v: Value) -> String {
+        to_xml(&v)
+    }
+
+    #[test]
+    fn null_empty_and_scalars() {
+        let out = xml(json!({"response": {"a": null, "b": "", "c": true, "d": 1.5, "e": [], "f": {}}}));
+        assert_eq!(
+            out,
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<response>\n <a/>\n <b></b>\n <c>true</c>\n <d>1.5</d>\n <e/>\n <f/>\n</response>\n"
+        );
+    }
+
+    #[test]
+    fn invalid_names_keep_the_key() {
+        let out = xml(json!({"response": {"1a": 1, "a b": 2, "": 3, "x:y": 4, "xmlns": 5}}));
+        for key in ["1a", "a b", "", "x:y", "xmlns"] {
+            assert!(out.contains(&format!("<item key=\"{key}\">")), "{key} in {out}");
+        }
+    }
+
+    #[test]
+    fn escapes_and_forbidden_chars() {
+        let out = xml(json!({"response": {"t": "a&b<c>\"d'\r\u{1}\u{FFFF}"}}));
+        assert!(out.contains("<t>a&amp;b&lt;c&gt;&quot;d&#039;&#13;\u{FFFD}\u{FFFD}</t>"), "{out}");
+    }
+
+    #[test]
+    fn arrays_of_arrays_and_non_envelope_roots() {
+        let out = xml(json!([[1], {"k": [null]}]));
+        assert_eq!(
+            out,
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<response>\n <item>\n  <item>1</item>\n </item>\n <item>\n  <k>\n   <item/>\n  </k>\n </item>\n</response>\n"
+        );
+    }
+
+    #[test]
+    fn names() {
+        assert!(is_xml_name("customer"));
+        assert!(is_xml_name("顧客"));
+        assert!(is_xml_name("a-b.c_1"));
+        assert!(!is_xml_name("-a"));
+        assert!(!is_xml_name("XMLdata"));
+    }
+}

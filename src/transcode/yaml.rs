@@ -1,0 +1,251 @@
+//! Owns the JSON → YAML writer: PHP `yaml_emit` layout, readable back to the same data by
+//! YAML 1.1 and 1.2 parsers alike.
+//!
+//! Layout follows libyaml (which PHP uses): `---` start, block style, two-space indentation,
+//! sequences inside a mapping not indented, `...` end. A string is written plain only when it
+//! cannot be read as anything else under either YAML version: it starts with a letter and holds
+//! only letters, digits, spaces and `_-.@/+`, and is not one of the 1.1 boolean/null words.
+//! Everything else is double-quoted with escapes for what YAML cannot carry raw.
+
+use serde_json::{Map, Number, Value};
+
+/// Keys longer than this are written as explicit `? key` entries: YAML limits implicit keys
+/// to 1024 characters.
+const MAX_IMPLICIT_KEY: usize = 1000;
+
+/// Writes `value` as one YAML document.
+pub fn to_yaml(value: &Value) -> String {
+    let mut out = String::with_capacity(256);
+    out.push_str("---");
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            out.push('\n');
+            mapping(&mut out, map, 0, false);
+        }
+        Value::Array(items) if !items.is_empty() => {
+            out.push('\n');
+            sequence(&mut out, items, 0, false);
+        }
+        scalar_value => {
+            out.push(' ');
+            scalar(&mut out, scalar_value);
+            out.push('\n');
+        }
+    }
+    out.push_str("...\n");
+    out
+}
+
+/// `inline_first`: the first entry continues a line that already holds `- `.
+fn mapping(out: &mut String, map: &Map<String, Value>, indent: usize, inline_first: bool) {
+    for (i, (key, value)) in map.iter().enumerate() {
+        if i > 0 || !inline_first {
+            pad(out, indent);
+        }
+        if key.len() > MAX_IMPLICIT_KEY {
+            out.push_str("? ");
+            string(out, key);
+            out.push('\n');
+            pad(out, indent);
+            out.push(':');
+            // After an explicit key, nested blocks are indented so they cannot be mistaken
+            // for siblings.
+            value_after_indicator(out, value, indent + 2, indent + 2);
+        } else {
+            string(out, key);
+            out.push(':');
+            value_after_indicator(out, value, indent + 2, indent);
+        }
+    }
+}
+
+fn value_after_indicator(out: &mut String, value: &Value, map_indent: usize, seq_indent: usize) {
+    match value {
+        Value::Object(m) if !m.is_empty() => {
+            out.push('\n');
+            mapping(out, m, map_indent, false);
+        }
+        Value::Array(items) if !items.is_empty() => {
+            out.push('\n');
+            sequence(out, items, seq_indent, false);
+        }
+        other => {
+            out.push(' ');
+            scalar(out, other);
+            out.push('\n');
+        }
+    }
+}
+
+fn sequence(out: &mut String, items: &[Value], indent: usize, inline_first: bool) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 || !inline_first {
+            pad(out, indent);
+        }
+        out.push_str("- ");
+        match item {
+            Value::Object(m) if !m.is_empty() => mapping(out, m, indent + 2, true),
+            Value::Array(inner) if !inner.is_empty() => sequence(out, inner, indent + 2, true),
+            other => {
+                scalar(out, other);
+                out.push('\n');
+            }
+        }
+    }
+}
+
+fn pad(out: &mut String, indent: usize) {
+    out.extend(std::iter::repeat_n(' ', indent));
+}
+
+/// A scalar, or an empty collection in flow style.
+fn scalar(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push('~'),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => number(out, n),
+        Value::String(s) => string(out, s),
+        Value::Object(_) => out.push_str("{}"),
+        Value::Array(_) => out.push_str("[]"),
+    }
+}
+
+/// Integers as they are; floats always with a `.` and a signed exponent, which is the only
+/// float form a YAML 1.1 reader accepts (`1e3` would be a string there).
+fn number(out: &mut String, n: &Number) {
+    if n.is_f64() {
+        let text = n.to_string();
+        let (mantissa, exponent) = match text.split_once(['e', 'E']) {
+            Some((m, e)) => (m, Some(e)),
+            None => (text.as_str(), None),
+        };
+        out.push_str(mantissa);
+        if !mantissa.contains('.') {
+            out.push_str(".0");
+        }
+        if let Some(e) = exponent {
+            out.push('e');
+            if !e.starts_with(['-', '+']) {
+                out.push('+');
+            }
+            out.push_str(e);
+        }
+    } else {
+        out.push_str(&n.to_string());
+    }
+}
+
+fn string(out: &mut String, s: &str) {
+    if is_plain_safe(s) {
+        out.push_str(s);
+    } else {
+        double_quoted(out, s);
+    }
+}
+
+/// Words YAML 1.1 reads as booleans or null in some capitalisation; compared case-insensitively,
+/// which quotes a few more spellings than needed and never fewer.
+const RESERVED: &[&str] = &["y", "n", "yes", "no", "true", "false", "on", "off", "null"];
+
+fn is_plain_safe(s: &str) -> bool {
+    let mut chars = s.chars();
+    let Some(first) = chars.next() else { return false };
+    first.is_alphabetic()
+        && !s.ends_with(' ')
+        && s.chars().all(|c| c.is_alphanumeric() || matches!(c, ' ' | '_' | '-' | '.' | '@' | '/' | '+'))
+        && !RESERVED.iter().any(|w| w.eq_ignore_ascii_case(s))
+}
+
+fn double_quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20 || ('\u{7F}'..='\u{9F}').contains(&c) => {
+                out.push_str(&format!("\\x{:02X}", c as u32));
+            }
+            '\u{2028}' | '\u{2029}' | '\u{FEFF}' | '\u{FFFE}' | '\u{FFFF}' => {
+                out.push_str(&format!("\\u{:04X}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn layout_matches_php_yaml_emit() {
+        let v = json!({"response": {"customers": [{"contactid": "cid00001", "gender": "M"}, {"contactid": "cid00002"}], "nil": null, "e": [], "o": {}}});
+        assert_eq!(
+            to_yaml(&v),
+            "---\nresponse:\n  customers:\n  - contactid: cid00001\n    gender: M\n  - contactid: cid00002\n  nil: ~\n  e: []\n  o: {}\n...\n"
+        );
+    }
+
+    #[test]
+    fn nested_sequences_and_scalar_documents() {
+        assert_eq!(to_yaml(&json!([[1, 2], [], "x"])), "---\n- - 1\n  - 2\n- []\n- x\n...\n");
+        assert_eq!(to_yaml(&json!("yes")), "--- \"yes\"\n...\n");
+        assert_eq!(to_yaml(&json!({})), "--- {}\n...\n");
+    }
+
+    #[test]
+    fn strings_that_would_be_misread_are_quoted() {
+        for s in [
+            "no",
+            "On",
+            "NULL",
+            "~",
+            "0123",
+            "1e3",
+            "2009-11-12 05:02:01",
+            "1:20",
+            ".inf",
+            "",
+            " a",
+            "a ",
+            "a: b",
+            "a #b",
+            "-",
+            "=",
+            "<<",
+            "y",
+            "N",
+        ] {
+            let mut out = String::new();
+            string(&mut out, s);
+            assert!(out.starts_with('"'), "{s:?} gave {out}");
+        }
+        for s in ["John", "john@example.com", "山田 太郎", "V_auth", "a-b.c/d+e"] {
+            let mut out = String::new();
+            string(&mut out, s);
+            assert_eq!(out, s);
+        }
+    }
+
+    #[test]
+    fn floats_are_floats_in_yaml_1_1() {
+        for (input, want) in [("1.5", "1.5"), ("1e300", "1.0e+300"), ("-2.5e-7", "-2.5e-7"), ("100.0", "100.0")] {
+            let n: Number = serde_json::from_str(input).unwrap_or_else(|_| Number::from(0));
+            let mut out = String::new();
+            number(&mut out, &n);
+            assert_eq!(out, want, "{input}");
+        }
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let mut out = String::new();
+        string(&mut out, "a\u{0}\u{85}\u{2028}\"\\");
+        assert_eq!(out, r#""a\x00\x85\u2028\"\\""#);
+    }
+}
