@@ -40,3 +40,37 @@ pub fn transcode(body: &[u8], format: Format) -> Result<Vec<u8>, TranscodeError>
         other => render(&value, other),
     })
 }
+
+#[cfg(test)]
+mod props;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    macro_rules! seed {
+        ($name:literal) => {
+            (
+                $name,
+                &include_bytes!(concat!("../../tests/fixtures/seed/", $name, ".json"))[..],
+                &include_bytes!(concat!("../../tests/fixtures/seed/", $name, ".xml"))[..],
+            )
+        };
+    }
+
+    #[test]
+    fn documented_pairs_byte_for_byte() {
+        for (name, json, xml) in [seed!("customers-list"), seed!("customer"), seed!("customer-groups"), seed!("ok"), seed!("error")] {
+            let out = transcode(json, Format::Xml).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(String::from_utf8_lossy(&out), String::from_utf8_lossy(xml), "{name}");
+        }
+    }
+
+    #[test]
+    fn json_is_validated_not_rewritten() {
+        let body = b"{ \"response\" : {\"a\":1} }";
+        assert_eq!(transcode(body, Format::Json).ok().as_deref(), Some(&body[..]));
+        assert!(transcode(b"<html>", Format::Json).is_err());
+        assert!(transcode(&[b'['; 200], Format::Yaml).is_err(), "nesting deeper than 128 is refused, not overflowed");
+    }
+}

@@ -136,7 +136,7 @@ fn xml_char(c: char) -> bool {
 pub fn is_xml_name(s: &str) -> bool {
     let mut chars = s.chars();
     let Some(first) = chars.next() else { return false };
-    if s.len() >= 3 && s[..3].eq_ignore_ascii_case("xml") {
+    if s.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("xml")) {
         return false;
     }
     name_start(first) && chars.all(|c| name_start(c) || name_rest(c))
@@ -203,5 +203,8 @@ mod tests {
         assert!(is_xml_name("a-b.c_1"));
         assert!(!is_xml_name("-a"));
         assert!(!is_xml_name("XMLdata"));
+        // Found by the property test: a multi-byte first character used to panic here.
+        assert!(is_xml_name("🕴RΉ"));
+        assert!(to_xml(&serde_json::json!({"🕴RΉ": 1})).contains("<🕴RΉ>1</🕴RΉ>"));
     }
 }

@@ -1,6 +1,8 @@
 //! Integration tests: the gateway binary in front of the LiveAgent simulator, over real
 //! sockets on free loopback ports. One binary, one module per topic.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed set-up step should fail the test loudly
+
 mod catalog;
 mod check;
 mod demo;
@@ -8,3 +10,4 @@ mod errors;
 mod keys;
 mod passthrough;
 mod util;
+mod yaml11;

@@ -73,7 +73,7 @@ impl Global {
 
     /// The fault for the next request, if it gets one. Deterministic: with ratio r, request n
     /// is hit when floor(n·r) steps up.
-    pub fn next(&mut self) -> Option<Fault> {
+    pub fn take(&mut self) -> Option<Fault> {
         if self.remaining == Some(0) {
             return None;
         }
@@ -110,10 +110,10 @@ mod tests {
     #[test]
     fn ratio_and_count() {
         let mut g = Global::new(&FaultRequest { fault: "cut".into(), count: None, ratio: Some(0.25) }).unwrap_or_else(|e| panic!("{e}"));
-        let hits = (0..100).filter(|_| g.next().is_some()).count();
+        let hits = (0..100).filter(|_| g.take().is_some()).count();
         assert_eq!(hits, 25);
         let mut g = Global::new(&FaultRequest { fault: "cut".into(), count: Some(2), ratio: None }).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((0..5).filter(|_| g.next().is_some()).count(), 2);
+        assert_eq!((0..5).filter(|_| g.take().is_some()).count(), 2);
         assert!(g.exhausted());
     }
 }

@@ -205,7 +205,7 @@ async fn handle(State(state): State<Arc<SimState>>, req: Request) -> Response {
 
 fn next_global_fault(state: &SimState) -> Option<Fault> {
     let mut slot = state.fault.lock().unwrap_or_else(|p| p.into_inner());
-    let fault = slot.as_mut().and_then(Global::next);
+    let fault = slot.as_mut().and_then(Global::take);
     if slot.as_ref().is_some_and(Global::exhausted) {
         *slot = None;
     }

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the system packages that building and testing liveagent-gateway need, when they
+# are missing, on Debian (as root). `deps.sh run` is enough for the demo; `deps.sh test` adds
+# what the test suite drives: curl (demo lines) and PyYAML (a YAML 1.1 reader).
+set -euo pipefail
+what=${1:-test}
+
+apt_missing=()
+command -v cmake >/dev/null 2>&1 || apt_missing+=(cmake)        # pingora's zlib-ng build
+command -v cc >/dev/null 2>&1 || apt_missing+=(build-essential)
+if [ "$what" = test ]; then
+  command -v curl >/dev/null 2>&1 || apt_missing+=(curl)
+  command -v python3 >/dev/null 2>&1 || apt_missing+=(python3 python3-pip)
+fi
+
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing: ${apt_missing[*]}. Run as root: apt-get update && apt-get install -y ${apt_missing[*]}" >&2
+    exit 1
+  fi
+  echo "installing ${apt_missing[*]}" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+fi
+
+if [ "$what" = test ] && ! python3 -c 'import yaml' 2>/dev/null; then
+  echo "installing PyYAML" >&2
+  python3 -m pip install --quiet pyyaml 2>/dev/null || python3 -m pip install --quiet --break-system-packages pyyaml
+fi

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# One command for the whole test suite: install what is missing, then formatting, lints,
+# dependency policy, every test (unit, property, simulator, integration over real sockets),
+# and the release build's `check` of the shipped example configuration.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh test
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== one prometheus version in the tree (deny.toml)"
+count=$(grep -c '^name = "prometheus"$' Cargo.lock)
+[ "$count" = 1 ] || { echo "Cargo.lock has $count prometheus versions" >&2; exit 1; }
+echo "== tests"
+cargo test --workspace
+echo "== release check of config/gateway.example.yaml"
+cargo run --release -q -- check --config config/gateway.example.yaml
