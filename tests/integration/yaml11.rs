@@ -6,10 +6,69 @@ use serde_json::{json, Value};
 use std::process::Command;
 
 const TRICKY: &[&str] = &[
-    "no", "Yes", "ON", "off", "y", "n", "~", "null", "true", "False", "0123", "1e3", "1E3", "0x1F", "0o17", "0b101", ".inf", "-.inf", ".NaN", "1:20", "190:20:30",
-    "2009-11-12 05:02:01", "2002-12-14", "2001-12-14t21:59:43.10-05:00", "1_000", "+1", "-1.5", "=", "<<", "- x", "? x", "a: b", "a #b", "#c", "&a", "*a", "!t", "%x",
-    "@x", "`x", "|", ">", "'q'", "\"q\"", "[x]", "{x}", "a,b", " lead", "trail ", "multi\nline", "tab\there", "cr\rhere", "nel\u{85}", "ls\u{2028}", "bom\u{FEFF}",
-    "\u{1}\u{1F}\u{7F}", "😀 emoji", "山田 太郎", "john@example.com", "a&b<c>\"d'e", "", "V_auth", "cid00001",
+    "no",
+    "Yes",
+    "ON",
+    "off",
+    "y",
+    "n",
+    "~",
+    "null",
+    "true",
+    "False",
+    "0123",
+    "1e3",
+    "1E3",
+    "0x1F",
+    "0o17",
+    "0b101",
+    ".inf",
+    "-.inf",
+    ".NaN",
+    "1:20",
+    "190:20:30",
+    "2009-11-12 05:02:01",
+    "2002-12-14",
+    "2001-12-14t21:59:43.10-05:00",
+    "1_000",
+    "+1",
+    "-1.5",
+    "=",
+    "<<",
+    "- x",
+    "? x",
+    "a: b",
+    "a #b",
+    "#c",
+    "&a",
+    "*a",
+    "!t",
+    "%x",
+    "@x",
+    "`x",
+    "|",
+    ">",
+    "'q'",
+    "\"q\"",
+    "[x]",
+    "{x}",
+    "a,b",
+    " lead",
+    "trail ",
+    "multi\nline",
+    "tab\there",
+    "cr\rhere",
+    "nel\u{85}",
+    "ls\u{2028}",
+    "bom\u{FEFF}",
+    "\u{1}\u{1F}\u{7F}",
+    "😀 emoji",
+    "山田 太郎",
+    "john@example.com",
+    "a&b<c>\"d'e",
+    "",
+    "V_auth",
+    "cid00001",
 ];
 
 fn corpus() -> Vec<Value> {
@@ -38,7 +97,8 @@ fn pyyaml_reads_back_the_same_data() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("docs.yaml");
     std::fs::write(&path, &stream).unwrap();
-    let script = "import sys, json, yaml\nprint(json.dumps(list(yaml.safe_load_all(open(sys.argv[1], encoding='utf-8'))), ensure_ascii=False))";
+    let script =
+        "import sys, json, yaml\nprint(json.dumps(list(yaml.safe_load_all(open(sys.argv[1], encoding='utf-8'))), ensure_ascii=False))";
     let out = Command::new("python3").arg("-c").arg(script).arg(&path).output().expect("python3 is needed (the test command installs it)");
     assert!(out.status.success(), "PyYAML failed (the test command installs it with pip): {}", String::from_utf8_lossy(&out.stderr));
     let back: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();

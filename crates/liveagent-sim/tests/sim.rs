@@ -85,7 +85,11 @@ async fn every_resource_reads() {
 async fn customers_match_the_documentation_byte_for_byte() {
     let s = sim().await;
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/seed");
-    for (path, file) in [("/api/customers?limitcount=2", "customers-list.json"), ("/api/customers/john@example.com", "customer.json"), ("/api/customers/cid00001/groups", "customer-groups.json")] {
+    for (path, file) in [
+        ("/api/customers?limitcount=2", "customers-list.json"),
+        ("/api/customers/john@example.com", "customer.json"),
+        ("/api/customers/cid00001/groups", "customer-groups.json"),
+    ] {
         let sep = if path.contains('?') { '&' } else { '?' };
         let body = reqwest::get(format!("{}{path}{sep}apikey={KEY}", s.base_url())).await.unwrap().text().await.unwrap();
         assert_eq!(body, std::fs::read_to_string(fixtures.join(file)).unwrap(), "{path}");
@@ -109,7 +113,8 @@ async fn auth_failures() {
 #[tokio::test]
 async fn unknown_ids_and_paths_are_404() {
     let s = sim().await;
-    for path in ["/api/customers/nobody@example.com", "/api/conversations/zzz", "/api/tags/none", "/api/reports/mail/load", "/api/nothing"] {
+    for path in ["/api/customers/nobody@example.com", "/api/conversations/zzz", "/api/tags/none", "/api/reports/mail/load", "/api/nothing"]
+    {
         let r = get(&s, path).await;
         assert_eq!(r.status, 404, "{path}");
         assert_eq!(r.body["response"]["status"], "ERROR", "{path}");
@@ -157,7 +162,8 @@ async fn keys_in_form_multipart_header_and_both_url_forms() {
         .await
         .unwrap();
     assert_eq!(mp.status(), 404, "PUT is not a method of this route, but the multipart key was accepted");
-    let header = reqwest::Client::new().get(format!("{}/api/customers/cid00002/groups/", s.base_url())).header("apikey", KEY).send().await.unwrap();
+    let header =
+        reqwest::Client::new().get(format!("{}/api/customers/cid00002/groups/", s.base_url())).header("apikey", KEY).send().await.unwrap();
     let groups: Value = header.json().await.unwrap();
     assert_eq!(groups["response"]["groups"].as_array().map(Vec::len), Some(2), "Premium and the new VIP: {groups}");
     let front = get(&s, "/api/index.php?handler=customers/cid00002/groups").await;
@@ -167,13 +173,21 @@ async fn keys_in_form_multipart_header_and_both_url_forms() {
 #[tokio::test]
 async fn writes_then_reads() {
     let s = sim().await;
-    let created = call(&s, "POST", &format!("/api/customers?apikey={KEY}"), Some("email=sato%40example.jp&name=%E4%BD%90%E8%97%A4+%E8%8A%B1%E5%AD%90&gender=F&role=R")).await;
+    let created = call(
+        &s,
+        "POST",
+        &format!("/api/customers?apikey={KEY}"),
+        Some("email=sato%40example.jp&name=%E4%BD%90%E8%97%A4+%E8%8A%B1%E5%AD%90&gender=F&role=R"),
+    )
+    .await;
     assert_eq!(created.status, 200);
     assert_eq!(created.body["response"]["lastname"], "花子");
     assert_eq!(get(&s, "/api/customers?email=sato@example.jp").await.body["response"]["customers"][0]["firstname"], "佐藤");
     let dup = call(&s, "POST", &format!("/api/customers?apikey={KEY}"), Some("email=sato%40example.jp")).await;
     assert_eq!(dup.status, 400);
-    let conv = call(&s, "POST", &format!("/api/conversations?apikey={KEY}"), Some("message=Help&useridentifier=john%40example.com&subject=Hi")).await;
+    let conv =
+        call(&s, "POST", &format!("/api/conversations?apikey={KEY}"), Some("message=Help&useridentifier=john%40example.com&subject=Hi"))
+            .await;
     let id = conv.body["response"]["conversationid"].as_str().unwrap().to_string();
     call(&s, "POST", &format!("/api/conversations/{id}/messages?apikey={KEY}"), Some("message=Reply&type=N")).await;
     let msgs = get(&s, &format!("/api/conversations/{id}/messages")).await;
@@ -204,7 +218,8 @@ async fn fault_modes() {
     let large = with_fault("large:1000").await.unwrap().json::<Value>().await.unwrap();
     assert_eq!(large["response"]["conversations"].as_array().map(Vec::len), Some(1000));
     // A share of requests, through the control route.
-    let set = client.post(format!("{}/_sim/faults", s.base_url())).body(r#"{"fault":"error:500","ratio":0.5,"count":2}"#).send().await.unwrap();
+    let set =
+        client.post(format!("{}/_sim/faults", s.base_url())).body(r#"{"fault":"error:500","ratio":0.5,"count":2}"#).send().await.unwrap();
     assert_eq!(set.status(), 200);
     let mut statuses = Vec::new();
     for _ in 0..6 {
