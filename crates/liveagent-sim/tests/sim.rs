@@ -119,6 +119,8 @@ async fn unknown_ids_and_paths_are_404() {
         assert_eq!(r.status, 404, "{path}");
         assert_eq!(r.body["response"]["status"], "ERROR", "{path}");
     }
+    let head = reqwest::Client::new().head(format!("{}/api/tags?apikey={KEY}", s.base_url())).send().await.unwrap();
+    assert_eq!(head.status(), 200, "HEAD is answered like GET");
     let outside = reqwest::get(format!("{}/index.html", s.base_url())).await.unwrap();
     assert_eq!(outside.status(), 404);
 }

@@ -1,0 +1,34 @@
+//! Fuzzes JSON → XML: any input either is refused as not JSON or becomes well-formed XML with
+//! exactly one root element. Never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use liveagent_gateway::format::Format;
+use liveagent_gateway::transcode;
+use quick_xml::events::Event;
+
+fuzz_target!(|data: &[u8]| {
+    let is_json = serde_json::from_slice::<serde_json::Value>(data).is_ok();
+    let Ok(out) = transcode::transcode(data, Format::Xml) else {
+        assert!(!is_json, "valid JSON was refused");
+        return;
+    };
+    let text = std::str::from_utf8(&out).expect("XML output is UTF-8");
+    let mut reader = quick_xml::Reader::from_str(text);
+    reader.config_mut().check_end_names = true;
+    let (mut depth, mut roots) = (0i64, 0);
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(_)) => {
+                roots += i32::from(depth == 0);
+                depth += 1;
+            }
+            Ok(Event::Empty(_)) => roots += i32::from(depth == 0),
+            Ok(Event::End(_)) => depth -= 1,
+            Ok(Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("malformed XML ({e}):\n{text}"),
+        }
+    }
+    assert_eq!((depth, roots), (0, 1), "{text}");
+});
