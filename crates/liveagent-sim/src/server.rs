@@ -189,9 +189,9 @@ async fn handle(State(state): State<Arc<SimState>>, req: Request) -> Response {
     }
     let content_type = header_str(headers, "content-type");
     let apikey_header = header_str(headers, "apikey");
-    let Some(call) =
-        request::parse(parts.method.as_str(), &path, parts.uri.query(), content_type.as_deref(), apikey_header.as_deref(), body).await
-    else {
+    // PHP answers HEAD like GET (the server drops the body).
+    let method = if parts.method == axum::http::Method::HEAD { "GET" } else { parts.method.as_str() };
+    let Some(call) = request::parse(method, &path, parts.uri.query(), content_type.as_deref(), apikey_header.as_deref(), body).await else {
         return respond(404, "text/html; charset=UTF-8", "<html><body><h1>404 Not Found</h1></body></html>");
     };
     match call.apikey() {
