@@ -23,13 +23,7 @@ async fn key_in_query_form_multipart_or_header() {
     let client = reqwest::Client::new();
     let q = client.get(gw.url(&format!("/api/tags?apikey={SIM_KEY}"))).send().await.unwrap();
     assert_eq!(q.status(), 200);
-    let form = client
-        .post(gw.url("/api/customers/cid00002/groups"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("name=VIP&apikey={SIM_KEY}"))
-        .send()
-        .await
-        .unwrap();
+    let form = post_form(gw.url("/api/customers/cid00002/groups"), format!("name=VIP&apikey={SIM_KEY}")).await;
     assert_eq!(form.status(), 200);
     let (ct, body) = multipart(&[("name", "Wholesale"), ("apikey", SIM_KEY)]);
     let mp = client.post(gw.url("/api/customers/cid00002/groups")).header("content-type", ct).body(body).send().await.unwrap();
@@ -49,13 +43,7 @@ async fn substitution_keeps_client_keys_away_from_liveagent() {
     let gw = gateway(&sim.base_url(), &extra).await;
     let client = reqwest::Client::new();
     assert_eq!(client.get(gw.url(&format!("/api/tags?apikey={CLIENT_KEY}"))).send().await.unwrap().status(), 200);
-    let form = client
-        .post(gw.url("/api/tags"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("name=new-tag&apikey={CLIENT_KEY}"))
-        .send()
-        .await
-        .unwrap();
+    let form = post_form(gw.url("/api/tags"), format!("name=new-tag&apikey={CLIENT_KEY}")).await;
     assert_eq!(form.status(), 200);
     let (ct, body) = multipart(&[("apikey", CLIENT_KEY), ("name", "mp-tag")]);
     assert_eq!(client.post(gw.url("/api/tags")).header("content-type", ct).body(body).send().await.unwrap().status(), 200);

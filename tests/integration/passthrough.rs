@@ -45,14 +45,7 @@ async fn documented_xml_pairs_through_the_proxy() {
         assert_eq!(len, body.len());
         assert_eq!(String::from_utf8_lossy(&body), String::from_utf8_lossy(&fixture(fixture_name)), "{path}");
     }
-    let client = reqwest::Client::new();
-    let ok = client
-        .post(gw.url("/api/customers/john@example.com/groups.xml"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("name=Newsletter&apikey={CLIENT_KEY}"))
-        .send()
-        .await
-        .unwrap();
+    let ok = post_form(gw.url("/api/customers/john@example.com/groups.xml"), format!("name=Newsletter&apikey={CLIENT_KEY}")).await;
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.bytes().await.unwrap().as_ref(), fixture("ok.xml").as_slice());
 }
@@ -93,14 +86,11 @@ async fn email_identifiers_formats_and_url_forms() {
 async fn writes_are_visible_to_later_reads() {
     let sim = sim().await;
     let gw = gateway(&sim.base_url(), &substituted_keys()).await;
-    let client = reqwest::Client::new();
-    let created = client
-        .post(gw.url("/api/customers.yaml"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("apikey={CLIENT_KEY}&email=new.person%40example.org&name=New+Person&gender=F&role=R"))
-        .send()
-        .await
-        .unwrap();
+    let created = post_form(
+        gw.url("/api/customers.yaml"),
+        format!("apikey={CLIENT_KEY}&email=new.person%40example.org&name=New+Person&gender=F&role=R"),
+    )
+    .await;
     assert_eq!(created.status(), 200);
     let doc: serde_json::Value = serde_yaml::from_str(&created.text().await.unwrap()).unwrap();
     assert_eq!(doc["response"]["firstname"], "New");

@@ -140,6 +140,11 @@ where
     false
 }
 
+/// POSTs a urlencoded form body.
+pub async fn post_form(url: String, body: String) -> reqwest::Response {
+    reqwest::Client::new().post(url).header("content-type", "application/x-www-form-urlencoded").body(body).send().await.unwrap()
+}
+
 pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seed").join(name)).unwrap()
 }
