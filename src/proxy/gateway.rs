@@ -136,17 +136,7 @@ async fn handle(shared: &Shared, session: &mut Session, ctx: &mut Ctx) -> Result
     let admitted = match plan::admit(&target, &parts, &rt.store, &shared.quotas) {
         Ok(a) => a,
         Err(refused) => {
-            if let Some(reason) = refused.auth {
-                shared.metrics.auth_failures.with_label_values(&[reason.reason()]).inc();
-            }
-            if let Some(limit) = match refused.error {
-                GatewayError::RateLimited { .. } => Some("rate"),
-                GatewayError::DailyQuotaExceeded { .. } => Some("daily"),
-                _ => None,
-            } {
-                let id = refused.key_id.as_deref().unwrap_or("");
-                shared.metrics.rate_limited.with_label_values(&[id, limit]).inc();
-            }
+            count_refusal(shared, &refused);
             ctx.key_id = refused.key_id;
             return refuse(session, ctx, refused.error).await;
         }
@@ -160,6 +150,20 @@ async fn handle(shared: &Shared, session: &mut Session, ctx: &mut Ctx) -> Result
     ];
     let up = plan::upstream(&target, &parts, admitted.key, rt.config.upstream.apikey.as_deref(), &rt.config.upstream.base_path);
     upstream::forward(shared, &rt, session, ctx, up, Bytes::from(body), rate_headers).await
+}
+
+/// Counts an authentication failure or a quota refusal.
+fn count_refusal(shared: &Shared, refused: &plan::Refused) {
+    if let Some(reason) = refused.auth {
+        shared.metrics.auth_failures.with_label_values(&[reason.reason()]).inc();
+    }
+    let limit = match refused.error {
+        GatewayError::RateLimited { .. } => "rate",
+        GatewayError::DailyQuotaExceeded { .. } => "daily",
+        _ => return,
+    };
+    let id = refused.key_id.as_deref().unwrap_or("");
+    shared.metrics.rate_limited.with_label_values(&[id, limit]).inc();
 }
 
 /// Reads the whole request body; `None` when it is larger than `cap`.
