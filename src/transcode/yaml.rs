@@ -42,19 +42,35 @@ fn mapping(out: &mut String, map: &Map<String, Value>, indent: usize, inline_fir
         if i > 0 || !inline_first {
             pad(out, indent);
         }
-        if key.len() > MAX_IMPLICIT_KEY {
-            out.push_str("? ");
-            string(out, key);
-            out.push('\n');
-            pad(out, indent);
-            out.push(':');
-            // After an explicit key, nested blocks are indented so they cannot be mistaken
-            // for siblings.
-            value_after_indicator(out, value, indent + 2, indent + 2);
+        // The limit is on the key as written: escapes can make it up to 4 times its bytes.
+        let written = if key.len() * 4 + 2 <= MAX_IMPLICIT_KEY {
+            None
         } else {
-            string(out, key);
-            out.push(':');
-            value_after_indicator(out, value, indent + 2, indent);
+            let mut k = String::new();
+            string(&mut k, key);
+            Some(k)
+        };
+        match written {
+            Some(k) if k.len() > MAX_IMPLICIT_KEY => {
+                out.push_str("? ");
+                out.push_str(&k);
+                out.push('\n');
+                pad(out, indent);
+                out.push(':');
+                // After an explicit key, nested blocks are indented so they cannot be mistaken
+                // for siblings.
+                value_after_indicator(out, value, indent + 2, indent + 2);
+            }
+            Some(k) => {
+                out.push_str(&k);
+                out.push(':');
+                value_after_indicator(out, value, indent + 2, indent);
+            }
+            None => {
+                string(out, key);
+                out.push(':');
+                value_after_indicator(out, value, indent + 2, indent);
+            }
         }
     }
 }
@@ -239,6 +255,18 @@ mod tests {
             let mut out = String::new();
             number(&mut out, &n);
             assert_eq!(out, want, "{input}");
+        }
+    }
+
+    #[test]
+    fn long_keys_stay_readable() {
+        // Found by the fuzzer: 300 DEL characters are 300 bytes but 1,200 characters escaped,
+        // past YAML's 1,024-character limit for implicit keys.
+        for key in ["\u{7F}".repeat(300), "k".repeat(1500), "\u{2028}".repeat(200)] {
+            let v = json!({"response": {key.clone(): [1, {"a": key.clone()}], "after": true}});
+            let doc = to_yaml(&v);
+            let back: Value = serde_yaml::from_str(&doc).unwrap_or_else(|e| panic!("{e}\n{doc}"));
+            assert_eq!(back, v);
         }
     }
 
