@@ -42,6 +42,9 @@ pub struct UpstreamFile {
     pub read_timeout: String,
     #[serde(default = "default_max_response_bytes")]
     pub max_response_bytes: u64,
+    /// PEM file of the CAs trusted for an https LiveAgent; `None` trusts the system's roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]

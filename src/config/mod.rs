@@ -63,6 +63,7 @@ pub struct Upstream {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub max_response_bytes: usize,
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Upstream {
@@ -152,7 +153,8 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Problem>> {
 
 /// Validates configuration text; a relative `keys_file` is resolved against `base`.
 pub fn from_yaml(text: &str, base: &Path) -> Result<Loaded, Vec<Problem>> {
-    let file: file::FileConfig = serde_yaml::from_str(text).map_err(|e| vec![yaml_problem(&e)])?;
+    let mut file: file::FileConfig = serde_yaml::from_str(text).map_err(|e| vec![yaml_problem(&e)])?;
+    file.upstream.ca_file = file.upstream.ca_file.map(|p| base.join(p));
     let keys_file = file.keys_file.as_ref().map(|p| base.join(p));
     let extra = match &keys_file {
         Some(p) => load_keys_file(p)?,

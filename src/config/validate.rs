@@ -114,7 +114,15 @@ fn upstream(c: &mut Check, file: &FileConfig) -> Option<Upstream> {
     if u.apikey.as_deref() == Some("") {
         c.fail("upstream.apikey", "must not be empty (use null for no key substitution)");
     }
+    if let Some(ca) = &u.ca_file {
+        if !ca.is_file() {
+            c.fail("upstream.ca_file", format!("{} is not a readable file", ca.display()));
+        }
+    }
     let url = parse_url(&u.url).map_err(|m| c.fail("upstream.url", m)).ok()?;
+    if u.ca_file.is_some() && !url.0 {
+        c.warn("upstream.ca_file", "is only used for an https upstream");
+    }
     Some(Upstream {
         tls: url.0,
         host: url.1,
@@ -124,6 +132,7 @@ fn upstream(c: &mut Check, file: &FileConfig) -> Option<Upstream> {
         connect_timeout: connect_timeout?,
         read_timeout: read_timeout?,
         max_response_bytes: usize::try_from(u.max_response_bytes).unwrap_or(usize::MAX),
+        ca_file: u.ca_file.clone(),
     })
 }
 

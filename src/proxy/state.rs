@@ -7,6 +7,7 @@ use crate::metrics::Metrics;
 use crate::quota::Quotas;
 use arc_swap::ArcSwap;
 use pingora::connectors::http::Connector;
+use pingora::connectors::ConnectorOptions;
 use pingora::upstreams::peer::HttpPeer;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -50,7 +51,8 @@ pub fn resolve(config: &Config) -> Result<SocketAddr, String> {
     (config.upstream.host.as_str(), config.upstream.port)
         .to_socket_addrs()
         .map_err(|e| format!("upstream.url: cannot resolve {}: {e}", config.upstream.host))?
-        .next()
+        // IPv4 first: `localhost` often lists ::1 first while servers listen on 127.0.0.1.
+        .min_by_key(SocketAddr::is_ipv6)
         .ok_or_else(|| format!("upstream.url: {} has no address", config.upstream.host))
 }
 
@@ -69,6 +71,10 @@ pub fn runtime(config: Config) -> Result<Runtime, String> {
 pub fn shared(config: Config) -> Result<Arc<Shared>, String> {
     let registry = prometheus::Registry::new();
     let metrics = Metrics::new(&registry).map_err(|e| format!("metrics: {e}"))?;
+    let mut options = ConnectorOptions::new(128);
+    // The CA file is read once here: changing it takes a restart or upgrade.
+    options.ca_file = config.upstream.ca_file.as_ref().map(|p| p.display().to_string());
+    let connector = Connector::new(Some(options));
     let rt = runtime(config)?;
     metrics.keys_loaded.set(i64::try_from(rt.store.len()).unwrap_or(i64::MAX));
     Ok(Arc::new(Shared {
@@ -76,7 +82,7 @@ pub fn shared(config: Config) -> Result<Arc<Shared>, String> {
         quotas: Quotas::new(),
         metrics,
         registry,
-        connector: Connector::new(None),
+        connector,
         upstream_seen: AtomicU64::new(0),
     }))
 }

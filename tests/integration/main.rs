@@ -9,5 +9,6 @@ mod demo;
 mod errors;
 mod keys;
 mod passthrough;
+mod tls;
 mod util;
 mod yaml11;

@@ -42,6 +42,7 @@ pub struct Recorded {
     pub uri: String,
     pub apikey_header: Option<String>,
     pub accept: Option<String>,
+    pub host: Option<String>,
     pub body: String,
 }
 
@@ -160,6 +161,7 @@ async fn handle(State(state): State<Arc<SimState>>, req: Request) -> Response {
             uri: parts.uri.to_string(),
             apikey_header: header_str(headers, "apikey"),
             accept: header_str(headers, "accept"),
+            host: header_str(headers, "host"),
             body: String::from_utf8_lossy(&body).into_owned(),
         });
     }
