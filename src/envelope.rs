@@ -30,6 +30,10 @@ pub enum GatewayError {
     UpstreamTimeout,
     #[error("Bad request")]
     BadRequest,
+    #[error("Too many failed authentications")]
+    TooManyAuthFailures { retry_after: u64 },
+    #[error("Rate limit service unavailable")]
+    QuotaUnavailable,
 }
 
 impl GatewayError {
@@ -39,7 +43,8 @@ impl GatewayError {
             GatewayError::Forbidden => 403,
             GatewayError::NotFound => 404,
             GatewayError::BodyTooLarge => 413,
-            GatewayError::RateLimited { .. } | GatewayError::DailyQuotaExceeded { .. } => 429,
+            GatewayError::RateLimited { .. } | GatewayError::DailyQuotaExceeded { .. } | GatewayError::TooManyAuthFailures { .. } => 429,
+            GatewayError::QuotaUnavailable => 503,
             GatewayError::UpstreamUnavailable | GatewayError::InvalidUpstreamResponse => 502,
             GatewayError::UpstreamTimeout => 504,
             GatewayError::BadRequest => 400,
@@ -49,7 +54,9 @@ impl GatewayError {
     /// Seconds for `Retry-After`, on quota refusals.
     pub fn retry_after(self) -> Option<u64> {
         match self {
-            GatewayError::RateLimited { retry_after } | GatewayError::DailyQuotaExceeded { retry_after } => Some(retry_after),
+            GatewayError::RateLimited { retry_after }
+            | GatewayError::DailyQuotaExceeded { retry_after }
+            | GatewayError::TooManyAuthFailures { retry_after } => Some(retry_after),
             _ => None,
         }
     }

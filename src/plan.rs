@@ -7,9 +7,7 @@ use crate::config::KeySpec;
 use crate::envelope::GatewayError;
 use crate::form::{self, BodyKind};
 use crate::format::Format;
-use crate::quota::{Allowance, Quotas};
 use crate::routes::{self, RouteError, Routed};
-use governor::clock::Clock;
 
 /// Where a request goes and in which format it is answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,11 +45,10 @@ pub struct RequestParts<'a> {
     pub body: &'a [u8],
 }
 
-/// An authenticated request within its quota.
+/// An authenticated and authorised request.
 pub struct Admitted<'s> {
     pub key: &'s KeySpec,
     pub source: KeySource,
-    pub allowance: Allowance,
 }
 
 /// A refusal, with the key id when the key was known (for per-key metrics).
@@ -62,13 +59,8 @@ pub struct Refused {
     pub auth: Option<auth::AuthError>,
 }
 
-/// Authenticates, authorises and applies the quota.
-pub fn admit<'s, C: Clock + Clone>(
-    t: &Target,
-    req: &RequestParts<'_>,
-    store: &'s KeyStore,
-    quotas: &Quotas<C>,
-) -> Result<Admitted<'s>, Refused> {
+/// Authenticates and authorises. Quotas come next, in `quota::check`.
+pub fn admit<'s>(t: &Target, req: &RequestParts<'_>, store: &'s KeyStore) -> Result<Admitted<'s>, Refused> {
     let kind = req.content_type.map(BodyKind::from_content_type).unwrap_or(BodyKind::Other);
     let form_body = reads_form(req.method, req.content_type).then_some((&kind, req.body));
     let presented = auth::find_key(req.query, form_body, req.apikey_header);
@@ -81,9 +73,8 @@ pub fn admit<'s, C: Clock + Clone>(
         key_id: None,
         auth: Some(e),
     })?;
-    let allowance = quotas.check(key).map_err(|error| Refused { error, key_id: Some(key.id.clone()), auth: None })?;
     let source = presented.as_ref().map_or(KeySource::Query, |p: &Presented| p.source);
-    Ok(Admitted { key, source, allowance })
+    Ok(Admitted { key, source })
 }
 
 /// What happens to the `apikey` header on the way upstream.
@@ -211,9 +202,8 @@ mod tests {
     #[test]
     fn admit_refusals() {
         let store = KeyStore::new(vec![key(None)]);
-        let quotas = Quotas::new();
         let tg = t("/api/tags", None);
-        let refuse = |req: RequestParts<'_>| admit(&tg, &req, &store, &quotas).err().map(|r| r.error);
+        let refuse = |req: RequestParts<'_>| admit(&tg, &req, &store).err().map(|r| r.error);
         assert_eq!(refuse(parts("GET", None, None, None, b"")), Some(GatewayError::MissingKey));
         assert_eq!(refuse(parts("GET", Some("apikey=bad"), None, None, b"")), Some(GatewayError::InvalidKey));
         // A form key on a GET is not read, as PHP would not read it.
@@ -222,6 +212,6 @@ mod tests {
             Some(GatewayError::MissingKey)
         );
         assert_eq!(refuse(parts("POST", None, Some("application/x-www-form-urlencoded"), None, b"apikey=client")), None);
-        assert_eq!(refuse(parts("GET", None, None, Some("client"), b"")), Some(GatewayError::RateLimited { retry_after: 1 }));
+        assert_eq!(refuse(parts("GET", None, None, Some("client"), b"")), None);
     }
 }

@@ -28,6 +28,41 @@ pub struct FileConfig {
     pub threads: usize,
     #[serde(default)]
     pub log: LogFile,
+    /// The brute-force guard; `null` turns it off.
+    #[serde(default = "default_auth_guard")]
+    pub auth_guard: Option<AuthGuardFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthGuardFile {
+    #[serde(default = "default_guard_rate")]
+    pub per_minute: u32,
+    #[serde(default = "default_guard_rate")]
+    pub burst: u32,
+    #[serde(default = "default_guard_clients")]
+    pub max_clients: usize,
+    /// `peer` or `x-forwarded-for`.
+    #[serde(default = "default_guard_ip")]
+    pub client_ip: String,
+}
+
+fn default_auth_guard() -> Option<AuthGuardFile> {
+    Some(AuthGuardFile {
+        per_minute: default_guard_rate(),
+        burst: default_guard_rate(),
+        max_clients: default_guard_clients(),
+        client_ip: default_guard_ip(),
+    })
+}
+fn default_guard_rate() -> u32 {
+    30
+}
+fn default_guard_clients() -> usize {
+    100_000
+}
+fn default_guard_ip() -> String {
+    "peer".into()
 }
 
 #[derive(Debug, Deserialize)]

@@ -50,6 +50,7 @@ pub struct Config {
     pub max_request_bytes: usize,
     pub threads: usize,
     pub log: Log,
+    pub auth_guard: Option<crate::quota::guard::GuardSettings>,
 }
 
 #[derive(Debug, Clone)]
@@ -92,7 +93,7 @@ pub enum OnRedisError {
     Deny,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Redis {
     pub url: String,
     pub on_error: OnRedisError,

@@ -3,6 +3,7 @@
 
 use super::file::{FileConfig, KeyFile, LimitsFile};
 use super::{Allow, Config, KeySpec, Limits, Loaded, Log, OnRedisError, Problem, Redis, Upstream};
+use crate::quota::guard::{ClientIp, GuardSettings};
 use crate::routes::CATALOG;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -76,6 +77,7 @@ pub fn validate(file: FileConfig, keys_file: Option<PathBuf>, extra_keys: Vec<Ke
         c.fail("threads", "must be between 1 and 256");
     }
     let log = log(&mut c, &file.log.level, &file.log.format);
+    let auth_guard = file.auth_guard.as_ref().and_then(|g| guard(&mut c, g));
     // Keys are checked even when the defaults are broken, so every problem shows at once.
     let key_defaults = limits.unwrap_or(Limits { per_second: NonZeroU32::MIN, burst: NonZeroU32::MIN, per_day: None });
     let mut seen = Seen::default();
@@ -97,6 +99,7 @@ pub fn validate(file: FileConfig, keys_file: Option<PathBuf>, extra_keys: Vec<Ke
                 max_request_bytes: usize::try_from(file.max_request_bytes).unwrap_or(usize::MAX),
                 threads: file.threads,
                 log,
+                auth_guard,
             },
             warnings: c.warnings,
         }),
@@ -177,7 +180,6 @@ fn redis(c: &mut Check, r: &super::file::RedisFile) -> Option<Redis> {
         }
     };
     let timeout = c.duration("redis.timeout", &r.timeout);
-    c.warn("redis", "shared quotas through Redis are not implemented yet: each replica counts on its own");
     Some(Redis { url: r.url.clone(), on_error: on_error?, timeout: timeout? })
 }
 
@@ -195,6 +197,23 @@ fn log(c: &mut Check, level: &str, format: &str) -> Option<Log> {
         }
     };
     Some(Log { level: level.to_string(), json: json? }).filter(|_| level_ok)
+}
+
+fn guard(c: &mut Check, g: &super::file::AuthGuardFile) -> Option<GuardSettings> {
+    let per_minute = c.nonzero("auth_guard.per_minute", g.per_minute);
+    let burst = c.nonzero("auth_guard.burst", g.burst);
+    if g.max_clients == 0 {
+        c.fail("auth_guard.max_clients", "must be at least 1");
+    }
+    let client_ip = match g.client_ip.as_str() {
+        "peer" => Some(ClientIp::Peer),
+        "x-forwarded-for" => Some(ClientIp::ForwardedFor),
+        other => {
+            c.fail("auth_guard.client_ip", format!("{other:?} is not one of peer, x-forwarded-for"));
+            None
+        }
+    };
+    Some(GuardSettings { per_minute: per_minute?.get(), burst: burst?.get(), max_clients: g.max_clients.max(1), client_ip: client_ip? })
 }
 
 #[derive(Default)]

@@ -1,12 +1,15 @@
 //! Owns the `ProxyHttp` implementation: each phase is short and delegates. The whole request
 //! is handled in `request_filter` (see `upstream` for why the gateway calls LiveAgent itself).
 
-use super::state::Shared;
+use super::state::{Runtime, Shared};
 use super::{respond, upstream};
+use crate::auth::AuthError;
+use crate::config::KeySpec;
 use crate::envelope::{Envelope, GatewayError};
 use crate::format::Format;
 use crate::metrics::{method_label, RequestFacts};
 use crate::plan::{self, RequestParts};
+use crate::quota::{self, Allowance};
 use crate::request_id;
 use crate::routes::UNMATCHED;
 use crate::shape::UpstreamFault;
@@ -133,23 +136,58 @@ async fn handle(shared: &Shared, session: &mut Session, ctx: &mut Ctx) -> Result
         apikey_header: apikey_header.as_deref(),
         body: &body,
     };
-    let admitted = match plan::admit(&target, &parts, &rt.store, &shared.quotas) {
+    let admitted = match admit(shared, &rt, session, &target, &parts).await {
         Ok(a) => a,
         Err(refused) => {
-            count_refusal(shared, &refused);
             ctx.key_id = refused.key_id;
             return refuse(session, ctx, refused.error).await;
         }
     };
-    ctx.key_id = Some(admitted.key.id.clone());
-    let a = admitted.allowance;
-    let rate_headers = vec![
-        ("X-RateLimit-Limit", a.limit.to_string()),
-        ("X-RateLimit-Remaining", a.remaining.to_string()),
-        ("X-RateLimit-Reset", a.reset.to_string()),
-    ];
-    let up = plan::upstream(&target, &parts, admitted.key, rt.config.upstream.apikey.as_deref(), &rt.config.upstream.base_path);
+    ctx.key_id = Some(admitted.0.id.clone());
+    let rate_headers = admitted.1.headers();
+    let up = plan::upstream(&target, &parts, admitted.0, rt.config.upstream.apikey.as_deref(), &rt.config.upstream.base_path);
     upstream::forward(shared, &rt, session, ctx, up, Bytes::from(body), rate_headers).await
+}
+
+/// The brute-force guard, authentication, authorisation and quotas, in that order; every
+/// refusal is counted.
+async fn admit<'r>(
+    shared: &Shared,
+    rt: &'r Runtime,
+    session: &Session,
+    target: &plan::Target,
+    parts: &RequestParts<'_>,
+) -> std::result::Result<(&'r KeySpec, Allowance), plan::Refused> {
+    let refused = |error, key_id: Option<&str>| plan::Refused { error, key_id: key_id.map(str::to_string), auth: None };
+    let guarded = shared.guard.as_ref().zip(client_ip(shared, session));
+    if let Some((guard, ip)) = guarded {
+        guard.check(ip).map_err(|retry_after| refused(GatewayError::TooManyAuthFailures { retry_after }, None))?;
+    }
+    let key = match plan::admit(target, parts, &rt.store) {
+        Ok(a) => a.key,
+        Err(r) => {
+            count_refusal(shared, &r);
+            if let (Some((guard, ip)), Some(AuthError::Missing | AuthError::Invalid)) = (guarded, r.auth) {
+                guard.failure(ip);
+            }
+            return Err(r);
+        }
+    };
+    let store = rt.redis.as_ref().map(|(store, on_error)| (store.as_ref(), *on_error));
+    match quota::check(key, store, &shared.quotas, |e| shared.redis_failed(e)).await {
+        Ok(allowance) => Ok((key, allowance)),
+        Err(error) => {
+            let r = refused(error, Some(&key.id));
+            count_refusal(shared, &r);
+            Err(r)
+        }
+    }
+}
+
+fn client_ip(shared: &Shared, session: &Session) -> Option<std::net::IpAddr> {
+    let mode = shared.runtime.load().config.auth_guard?.client_ip;
+    let peer = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+    quota::guard::client_ip(mode, peer, header(session, "x-forwarded-for"))
 }
 
 /// Counts an authentication failure or a quota refusal.

@@ -50,9 +50,12 @@ impl Reloader {
     fn reload(&self) {
         let metrics = &self.shared.metrics;
         let loaded = config::load(&self.config_path).map_err(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
-        match loaded.and_then(|l| runtime(l.config)) {
+        let old = self.shared.runtime.load_full();
+        match loaded.and_then(|l| runtime(l.config, Some(&old))) {
             Ok(rt) => {
-                let old = self.shared.runtime.load();
+                if old.config.auth_guard != rt.config.auth_guard {
+                    tracing::warn!("auth_guard changes apply after a restart or upgrade");
+                }
                 if old.config.listen != rt.config.listen || old.config.admin_listen != rt.config.admin_listen {
                     tracing::warn!("listen addresses changed: they apply after a restart or upgrade");
                 }

@@ -3,7 +3,10 @@
 
 use crate::auth::KeyStore;
 use crate::config::Config;
+use crate::config::OnRedisError;
 use crate::metrics::Metrics;
+use crate::quota::guard::{system_monotonic, AuthGuard};
+use crate::quota::redis::{QuotaStoreError, RedisQuota};
 use crate::quota::Quotas;
 use arc_swap::ArcSwap;
 use pingora::connectors::http::Connector;
@@ -23,6 +26,8 @@ pub struct Runtime {
     pub upstream_addr: SocketAddr,
     /// The pooled-connection identity of LiveAgent, with its timeouts.
     pub peer: HttpPeer,
+    /// The shared quota store and what to do when it fails.
+    pub redis: Option<(Arc<RedisQuota>, OnRedisError)>,
 }
 
 pub struct Shared {
@@ -33,9 +38,20 @@ pub struct Shared {
     pub connector: Connector,
     /// Unix seconds of the last upstream answer (any status), for `/readyz`.
     pub upstream_seen: AtomicU64,
+    pub guard: Option<AuthGuard>,
+    /// Unix seconds of the last Redis error logged: at most one line a second.
+    redis_logged: AtomicU64,
 }
 
 impl Shared {
+    pub fn redis_failed(&self, e: &QuotaStoreError) {
+        self.metrics.redis_errors.inc();
+        let now = now_secs();
+        if self.redis_logged.swap(now, Ordering::Relaxed) != now {
+            tracing::warn!(error = %e, "shared quota store failed; following redis.on_error");
+        }
+    }
+
     pub fn mark_upstream_seen(&self) {
         self.upstream_seen.store(now_secs(), Ordering::Relaxed);
     }
@@ -56,7 +72,15 @@ pub fn resolve(config: &Config) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("upstream.url: {} has no address", config.upstream.host))
 }
 
-pub fn runtime(config: Config) -> Result<Runtime, String> {
+/// Builds the runtime for `config`, reusing the Redis store of `previous` when its settings
+/// did not change (so a reload keeps the connection).
+pub fn runtime(config: Config, previous: Option<&Runtime>) -> Result<Runtime, String> {
+    let kept = previous.and_then(|p| p.redis.as_ref().filter(|_| p.config.redis == config.redis)).map(|(s, _)| s.clone());
+    let redis = match (&config.redis, kept) {
+        (Some(r), Some(store)) => Some((store, r.on_error)),
+        (Some(r), None) => Some((Arc::new(RedisQuota::new(r)?), r.on_error)),
+        (None, _) => None,
+    };
     let upstream_addr = resolve(&config)?;
     let store = KeyStore::new(config.keys.clone());
     let u = &config.upstream;
@@ -65,7 +89,7 @@ pub fn runtime(config: Config) -> Result<Runtime, String> {
     // The TLS handshake gets the same budget again on top of the TCP connect.
     peer.options.total_connection_timeout = Some(u.connect_timeout * 2);
     peer.options.idle_timeout = Some(Duration::from_secs(60));
-    Ok(Runtime { config, store, upstream_addr, peer })
+    Ok(Runtime { config, store, upstream_addr, peer, redis })
 }
 
 pub fn shared(config: Config) -> Result<Arc<Shared>, String> {
@@ -75,7 +99,8 @@ pub fn shared(config: Config) -> Result<Arc<Shared>, String> {
     // The CA file is read once here: changing it takes a restart or upgrade.
     options.ca_file = config.upstream.ca_file.as_ref().map(|p| p.display().to_string());
     let connector = Connector::new(Some(options));
-    let rt = runtime(config)?;
+    let guard = config.auth_guard.map(|g| AuthGuard::new(g, system_monotonic()));
+    let rt = runtime(config, None)?;
     metrics.keys_loaded.set(i64::try_from(rt.store.len()).unwrap_or(i64::MAX));
     Ok(Arc::new(Shared {
         runtime: ArcSwap::from_pointee(rt),
@@ -84,5 +109,7 @@ pub fn shared(config: Config) -> Result<Arc<Shared>, String> {
         registry,
         connector,
         upstream_seen: AtomicU64::new(0),
+        guard,
+        redis_logged: AtomicU64::new(0),
     }))
 }

@@ -1,9 +1,10 @@
-//! Owns per-key quotas on one replica: a per-second rate with a burst (GCRA, via governor) and
+//! Owns per-key quotas on one replica (the default, and the fallback when Redis fails): a per-second rate with a burst (GCRA, via governor) and
 //! a daily quota over UTC days. Both clocks are injected so tests never sleep.
 //!
 //! Memory is one small entry per configured key that has sent traffic; `retain` drops the
 //! entries of keys that left the key list and keeps the counters of the others.
 
+use super::{Allowance, Daily, DAY};
 use crate::config::{KeySpec, Limits};
 use crate::envelope::GatewayError;
 use governor::clock::{Clock, DefaultClock};
@@ -12,8 +13,6 @@ use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-
-const DAY: u64 = 86_400;
 
 /// Seconds since the Unix epoch, for the daily quota.
 pub type WallClock = Arc<dyn Fn() -> u64 + Send + Sync>;
@@ -29,15 +28,6 @@ struct KeyState<C: Clock> {
     rate: Limiter<C>,
     /// (UTC day number, requests admitted that day).
     day: Mutex<(u64, u64)>,
-}
-
-/// What the client is told about its per-second quota on an admitted request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Allowance {
-    pub limit: u32,
-    pub remaining: u32,
-    /// Seconds until the burst is full again.
-    pub reset: u64,
 }
 
 /// All keys' quota state.
@@ -71,6 +61,7 @@ impl<C: Clock + Clone> Quotas<C> {
             let wait = not_until.wait_time_from(self.clock.now());
             GatewayError::RateLimited { retry_after: ceil_secs(wait).max(1) }
         })?;
+        let mut daily = None;
         if let Some(per_day) = state.limits.per_day {
             let now = (self.wall)();
             let today = now / DAY;
@@ -78,16 +69,14 @@ impl<C: Clock + Clone> Quotas<C> {
             if day.0 != today {
                 *day = (today, 0);
             }
+            let reset = DAY - now % DAY;
             if day.1 >= per_day {
-                return Err(GatewayError::DailyQuotaExceeded { retry_after: DAY - now % DAY });
+                return Err(GatewayError::DailyQuotaExceeded { retry_after: reset });
             }
             day.1 += 1;
+            daily = Some(Daily { limit: per_day, remaining: per_day - day.1, reset });
         }
-        let remaining = snapshot.remaining_burst_capacity();
-        let limit = state.limits.burst.get();
-        let missing = limit.saturating_sub(remaining);
-        let reset = ceil_secs(std::time::Duration::from_secs_f64(f64::from(missing) / f64::from(state.limits.per_second.get())));
-        Ok(Allowance { limit, remaining, reset })
+        Ok(Allowance::from_burst(state.limits, snapshot.remaining_burst_capacity(), daily))
     }
 
     /// Keeps the state of the keys in `keys` whose limits did not change; drops the rest.
@@ -126,7 +115,7 @@ impl<C: Clock + Clone> Quotas<C> {
     }
 }
 
-fn ceil_secs(d: std::time::Duration) -> u64 {
+pub(super) fn ceil_secs(d: std::time::Duration) -> u64 {
     d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
@@ -165,7 +154,9 @@ mod tests {
         let remaining: Vec<u32> = (0..3).map(|_| q.check(&k).map_or(99, |a| a.remaining)).collect();
         assert_eq!(remaining, vec![2, 1, 0]);
         assert_eq!(q.check(&k), Err(GatewayError::RateLimited { retry_after: 1 }));
-        clock.advance(Duration::from_millis(500));
+        clock.advance(Duration::from_millis(250));
+        assert_eq!(q.check(&k), Err(GatewayError::RateLimited { retry_after: 1 }), "Retry-After rounds 250 ms up");
+        clock.advance(Duration::from_millis(250));
         assert!(q.check(&k).is_ok(), "one cell refills every 500 ms");
         assert!(q.check(&k).is_err());
     }
@@ -187,9 +178,9 @@ mod tests {
     fn daily_quota_resets_at_utc_midnight() {
         let (q, clock, wall) = quotas(DAY * 100 + DAY - 10);
         let k = key("d", 1000, 1000, Some(2));
+        assert_eq!(q.check(&k).ok().and_then(|a| a.daily), Some(Daily { limit: 2, remaining: 1, reset: 10 }));
         assert!(q.check(&k).is_ok());
-        assert!(q.check(&k).is_ok());
-        assert_eq!(q.check(&k), Err(GatewayError::DailyQuotaExceeded { retry_after: 10 }));
+        assert_eq!(q.check(&k).map_err(|e| e.retry_after()), Err(Some(10)));
         wall.store(DAY * 101, Ordering::SeqCst);
         clock.advance(Duration::from_secs(10));
         assert!(q.check(&k).is_ok());

@@ -1,0 +1,102 @@
+//! Owns per-key quota decisions: on this replica (`local`), or shared by all replicas through
+//! Redis (`redis`), with the operator's policy when Redis fails; and the guard that slows key
+//! guessing (`guard`).
+
+pub mod guard;
+mod local;
+pub mod redis;
+
+pub use local::{system_wall_clock, Quotas, WallClock};
+
+use crate::config::{KeySpec, Limits, OnRedisError};
+use crate::envelope::GatewayError;
+
+pub(crate) const DAY: u64 = 86_400;
+
+/// What an admitted request is told about its quotas (the `X-RateLimit-*` headers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowance {
+    /// The burst: requests that may be sent at once.
+    pub limit: u32,
+    /// Requests left in the burst after this one.
+    pub remaining: u32,
+    /// Seconds until the burst is full again.
+    pub reset: u64,
+    pub daily: Option<Daily>,
+}
+
+/// The daily quota's part of an allowance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Daily {
+    pub limit: u64,
+    pub remaining: u64,
+    /// Seconds until the next UTC midnight.
+    pub reset: u64,
+}
+
+impl Allowance {
+    /// The allowance for `remaining` requests left of a burst refilled at `per_second`.
+    pub fn from_burst(limits: Limits, remaining: u32, daily: Option<Daily>) -> Self {
+        let limit = limits.burst.get();
+        let missing = f64::from(limit.saturating_sub(remaining));
+        let reset = local::ceil_secs(std::time::Duration::from_secs_f64(missing / f64::from(limits.per_second.get())));
+        Allowance { limit, remaining: remaining.min(limit), reset, daily }
+    }
+
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = vec![
+            ("X-RateLimit-Limit", self.limit.to_string()),
+            ("X-RateLimit-Remaining", self.remaining.to_string()),
+            ("X-RateLimit-Reset", self.reset.to_string()),
+        ];
+        if let Some(d) = self.daily {
+            h.push(("X-RateLimit-Limit-Day", d.limit.to_string()));
+            h.push(("X-RateLimit-Remaining-Day", d.remaining.to_string()));
+            h.push(("X-RateLimit-Reset-Day", d.reset.to_string()));
+        }
+        h
+    }
+}
+
+/// Applies the quotas of `key`: through Redis when it is configured and answers, otherwise as
+/// `on_error` says. `redis_failed` is told about every Redis failure (for logs and metrics).
+pub async fn check(
+    key: &KeySpec,
+    shared: Option<(&redis::RedisQuota, OnRedisError)>,
+    local: &Quotas,
+    redis_failed: impl FnOnce(&redis::QuotaStoreError),
+) -> Result<Allowance, GatewayError> {
+    let Some((store, on_error)) = shared else { return local.check(key) };
+    match store.check(key).await {
+        Ok(decision) => decision,
+        Err(e) => {
+            redis_failed(&e);
+            match on_error {
+                OnRedisError::Local => local.check(key),
+                // Fail open: admitted, and told nothing was counted.
+                OnRedisError::Allow => Ok(Allowance::from_burst(key.limits, key.limits.burst.get(), None)),
+                OnRedisError::Deny => Err(GatewayError::QuotaUnavailable),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::num::NonZeroU32;
+
+    #[test]
+    fn headers_name_both_quotas() {
+        let limits = Limits {
+            per_second: NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN),
+            burst: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
+            per_day: Some(100),
+        };
+        let a = Allowance::from_burst(limits, 7, Some(Daily { limit: 100, remaining: 40, reset: 3600 }));
+        assert_eq!((a.limit, a.remaining, a.reset), (10, 7, 2), "3 missing cells at 2/s refill in 1.5 s, rounded up");
+        let h = a.headers();
+        assert_eq!(h.len(), 6);
+        assert!(h.contains(&("X-RateLimit-Remaining-Day", "40".to_string())));
+    }
+}
