@@ -9,6 +9,7 @@ mod demo;
 mod errors;
 mod keys;
 mod passthrough;
+mod quotas;
 mod tls;
 mod util;
 mod yaml11;

@@ -35,6 +35,36 @@ pub fn substituted_keys() -> String {
     format!("  apikey: \"{SIM_KEY}\"\n{}", default_keys())
 }
 
+/// A real `redis-server` on a loopback port, killed on drop.
+pub struct RedisProc {
+    child: Child,
+    pub port: u16,
+}
+
+impl RedisProc {
+    pub async fn start(port: u16) -> RedisProc {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is needed (the test command installs it)");
+        let up = eventually(10, || async move { tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() }).await;
+        assert!(up, "redis-server did not start on {port}");
+        RedisProc { child, port }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for RedisProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 pub struct GatewayProc {
     child: Child,
     pub addr: SocketAddr,
