@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages that building and testing liveagent-gateway need, when they
 # are missing, on Debian (as root). `deps.sh run` is enough for the demo; `deps.sh test` adds
-# what the test suite drives: curl (demo lines), redis-server (shared quotas) and PyYAML
-# (a YAML 1.1 reader).
+# what the test suite drives: curl (demo lines), redis-server (shared quotas), prometheus and
+# promtool (dashboard and alert tests) and PyYAML (a YAML 1.1 reader).
 set -euo pipefail
 what=${1:-test}
 
@@ -12,6 +12,7 @@ command -v cc >/dev/null 2>&1 || apt_missing+=(build-essential)
 if [ "$what" = test ]; then
   command -v curl >/dev/null 2>&1 || apt_missing+=(curl)
   command -v redis-server >/dev/null 2>&1 || apt_missing+=(redis-server)   # shared quotas
+  command -v promtool >/dev/null 2>&1 || apt_missing+=(prometheus)          # dashboard and alert tests
   command -v python3 >/dev/null 2>&1 || apt_missing+=(python3 python3-pip)
 fi
 
