@@ -53,12 +53,12 @@ pub async fn forward(
     rt: &Runtime,
     session: &mut Session,
     ctx: &mut Ctx,
-    up: plan::Upstream,
+    mut up: plan::Upstream,
     body: Bytes,
     rate_headers: Vec<(&'static str, String)>,
 ) -> Result<()> {
     let cfg = &rt.config.upstream;
-    let body = up.body.clone().map_or(body, Bytes::from);
+    let body = up.body.take().map_or(body, Bytes::from);
     let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string());
     let request = build_request(session.req_header(), &up, cfg, &ctx.request_id, client_ip, body.len())?;
     let started = Instant::now();
