@@ -28,6 +28,14 @@ enum Command {
     Demo(DemoArgs),
     /// Read a key on stdin and print its SHA-256 hex digest for `key_sha256`.
     HashKey,
+    /// Exit 0 when the admin listener answers 200 on a path (for container health checks).
+    Health {
+        /// The admin listener.
+        #[arg(long, default_value = "127.0.0.1:9100")]
+        admin: String,
+        #[arg(long, default_value = "/healthz")]
+        path: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +77,7 @@ pub fn main() -> ExitCode {
         Some(Command::Check { config }) => check(&config),
         Some(Command::Demo(args)) => demo(args),
         Some(Command::HashKey) => hash_key(),
+        Some(Command::Health { admin, path }) => health(&admin, &path),
     }
 }
 
@@ -138,6 +147,33 @@ fn hash_key() -> ExitCode {
     }
     println!("{}", crate::auth::hash_key(key));
     ExitCode::SUCCESS
+}
+
+/// One GET over a plain socket: no HTTP client in the image is needed for a health check.
+fn health(admin: &str, path: &str) -> ExitCode {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let timeout = std::time::Duration::from_secs(2);
+    let probe = || -> std::io::Result<String> {
+        let addr = admin.to_socket_addrs()?.next().ok_or_else(|| std::io::Error::other("no address"))?;
+        let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+        s.set_read_timeout(Some(timeout))?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {admin}\r\nConnection: close\r\n\r\n")?;
+        let mut head = String::new();
+        s.take(4096).read_to_string(&mut head)?;
+        Ok(head)
+    };
+    match probe() {
+        Ok(resp) if resp.starts_with("HTTP/1.1 200") => ExitCode::SUCCESS,
+        Ok(resp) => {
+            eprintln!("{}", resp.lines().next().unwrap_or("no answer"));
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("error: {admin}: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 #[cfg(feature = "demo")]

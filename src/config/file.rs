@@ -28,9 +28,33 @@ pub struct FileConfig {
     pub threads: usize,
     #[serde(default)]
     pub log: LogFile,
+    #[serde(default)]
+    pub shutdown: ShutdownFile,
     /// The brute-force guard; `null` turns it off.
     #[serde(default = "default_auth_guard")]
     pub auth_guard: Option<AuthGuardFile>,
+}
+
+/// How a SIGTERM (or the end of an upgrade) stops the process.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownFile {
+    /// After the listeners close, how long in-flight requests may still run.
+    #[serde(default = "default_grace")]
+    pub grace_period: String,
+    /// Then, how long the runtimes get to finish before the process exits.
+    #[serde(default = "default_grace")]
+    pub timeout: String,
+}
+
+impl Default for ShutdownFile {
+    fn default() -> Self {
+        ShutdownFile { grace_period: default_grace(), timeout: default_grace() }
+    }
+}
+
+fn default_grace() -> String {
+    "5s".into()
 }
 
 #[derive(Debug, Deserialize)]

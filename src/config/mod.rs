@@ -1,8 +1,11 @@
 //! Owns the gateway configuration: loading the YAML file (and keys file), validating it with
 //! every problem named by its field path, and the typed runtime `Config` the rest uses.
 
+mod env;
 pub mod file;
 mod validate;
+
+pub use env::{apply_env, ENV_OVERRIDES};
 
 pub use validate::{parse_duration, validate};
 
@@ -51,6 +54,13 @@ pub struct Config {
     pub threads: usize,
     pub log: Log,
     pub auth_guard: Option<crate::quota::guard::GuardSettings>,
+    pub shutdown: Shutdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shutdown {
+    pub grace_period: Duration,
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -154,7 +164,13 @@ pub fn load(path: &Path) -> Result<Loaded, Vec<Problem>> {
 
 /// Validates configuration text; a relative `keys_file` is resolved against `base`.
 pub fn from_yaml(text: &str, base: &Path) -> Result<Loaded, Vec<Problem>> {
+    from_yaml_with_env(text, base, &|name| std::env::var(name).ok())
+}
+
+/// As `from_yaml`, with the environment overrides read through `env`.
+pub fn from_yaml_with_env(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Vec<Problem>> {
     let mut file: file::FileConfig = serde_yaml::from_str(text).map_err(|e| vec![yaml_problem(&e)])?;
+    apply_env(&mut file, env)?;
     file.upstream.ca_file = file.upstream.ca_file.map(|p| base.join(p));
     let keys_file = file.keys_file.as_ref().map(|p| base.join(p));
     let extra = match &keys_file {

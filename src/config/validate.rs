@@ -2,7 +2,7 @@
 //! path of the field it is about instead of stopping at the first.
 
 use super::file::{FileConfig, KeyFile, LimitsFile};
-use super::{Allow, Config, KeySpec, Limits, Loaded, Log, OnRedisError, Problem, Redis, Upstream};
+use super::{Allow, Config, KeySpec, Limits, Loaded, Log, OnRedisError, Problem, Redis, Shutdown, Upstream};
 use crate::quota::guard::{ClientIp, GuardSettings};
 use crate::routes::CATALOG;
 use sha2::{Digest, Sha256};
@@ -78,6 +78,8 @@ pub fn validate(file: FileConfig, keys_file: Option<PathBuf>, extra_keys: Vec<Ke
     }
     let log = log(&mut c, &file.log.level, &file.log.format);
     let auth_guard = file.auth_guard.as_ref().and_then(|g| guard(&mut c, g));
+    let grace_period = c.duration("shutdown.grace_period", &file.shutdown.grace_period);
+    let shutdown_timeout = c.duration("shutdown.timeout", &file.shutdown.timeout);
     // Keys are checked even when the defaults are broken, so every problem shows at once.
     let key_defaults = limits.unwrap_or(Limits { per_second: NonZeroU32::MIN, burst: NonZeroU32::MIN, per_day: None });
     let mut seen = Seen::default();
@@ -86,23 +88,27 @@ pub fn validate(file: FileConfig, keys_file: Option<PathBuf>, extra_keys: Vec<Ke
     if keys.is_empty() && c.problems.is_empty() {
         c.warn("keys", "no keys configured: every request will be refused with 401");
     }
-    match (listen, admin_listen, upstream, limits, log) {
-        (Some(listen), Some(admin_listen), Some(upstream), Some(limits), Some(log)) if c.problems.is_empty() => Ok(Loaded {
-            config: Config {
-                listen,
-                admin_listen,
-                upstream,
-                limits,
-                redis,
-                keys,
-                keys_file,
-                max_request_bytes: usize::try_from(file.max_request_bytes).unwrap_or(usize::MAX),
-                threads: file.threads,
-                log,
-                auth_guard,
-            },
-            warnings: c.warnings,
-        }),
+    let shutdown = grace_period.zip(shutdown_timeout).map(|(grace_period, timeout)| Shutdown { grace_period, timeout });
+    match (listen, admin_listen, upstream, limits, log, shutdown) {
+        (Some(listen), Some(admin_listen), Some(upstream), Some(limits), Some(log), Some(shutdown)) if c.problems.is_empty() => {
+            Ok(Loaded {
+                config: Config {
+                    listen,
+                    admin_listen,
+                    upstream,
+                    limits,
+                    redis,
+                    keys,
+                    keys_file,
+                    max_request_bytes: usize::try_from(file.max_request_bytes).unwrap_or(usize::MAX),
+                    threads: file.threads,
+                    log,
+                    auth_guard,
+                    shutdown,
+                },
+                warnings: c.warnings,
+            })
+        }
         _ => Err(c.problems),
     }
 }

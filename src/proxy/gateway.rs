@@ -1,5 +1,6 @@
-//! Owns the `ProxyHttp` implementation: each phase is short and delegates. The whole request
-//! is handled in `request_filter` (see `upstream` for why the gateway calls LiveAgent itself).
+//! Owns the gateway's HTTP application on pingora: reading a request, handling it (route,
+//! body, key, quota, then LiveAgent via `upstream`), answering, metrics and the access log,
+//! and the connection's keep-alive and shutdown behaviour.
 
 use super::state::{Runtime, Shared};
 use super::{respond, upstream};
@@ -15,8 +16,10 @@ use crate::routes::UNMATCHED;
 use crate::shape::UpstreamFault;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
 use pingora::prelude::*;
-use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::protocols::http::ServerSession as Session;
+use pingora::server::ShutdownWatch;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -37,12 +40,66 @@ pub struct Ctx {
     pub upstream_error: Option<UpstreamFault>,
 }
 
-#[async_trait]
-impl ProxyHttp for Gateway {
-    type CTX = Ctx;
+/// Marks a connection that already served a request, so the next one on it may be dropped
+/// at shutdown while it is still idle.
+struct Reused;
 
-    fn new_ctx(&self) -> Ctx {
-        self.shared.metrics.in_flight.inc();
+#[async_trait]
+impl HttpServerApp for Gateway {
+    async fn process_new_http(self: &Arc<Self>, mut session: Session, shutdown: &ShutdownWatch) -> Option<ReusedHttpStream> {
+        let reused = session.take_connection_user_context().is_some();
+        if !read_request(&mut session, reused, shutdown).await {
+            return None;
+        }
+        if *shutdown.borrow() {
+            // Answer this request, then close: the process is going away.
+            session.set_keepalive(None);
+        }
+        let mut ctx = Ctx::new(&self.shared);
+        if let Err(e) = handle(&self.shared, &mut session, &mut ctx).await {
+            fail(&mut session, &mut ctx, &e).await;
+        }
+        self.shared.metrics.in_flight.dec();
+        ctx.finish(&self.shared);
+        let mut persistent = HttpPersistentSettings::for_session(&session);
+        persistent.set_user_context(Box::new(Reused));
+        session.finish().await.ok().flatten().map(|s| ReusedHttpStream::from_reusable_stream(s, persistent))
+    }
+}
+
+/// Reads the request head. A fresh connection always gets its first request read and
+/// answered; an idle keep-alive connection still gets `SHUTDOWN_LINGER` after shutdown starts
+/// for a request already on its way, then closes. (pingora's proxy service drops both at once,
+/// which resets requests that arrive just as an old process hands its sockets over during an
+/// upgrade.)
+async fn read_request(session: &mut Session, reused: bool, shutdown: &ShutdownWatch) -> bool {
+    if !reused {
+        // A fresh connection that never sends a request must not hold a task forever.
+        session.set_read_timeout(Some(FIRST_REQUEST_TIMEOUT));
+        return matches!(session.read_request().await, Ok(true));
+    }
+    let mut shutdown = shutdown.clone();
+    // One read future throughout, so bytes it has buffered are never lost.
+    let read = session.read_request();
+    tokio::pin!(read);
+    let result = tokio::select! {
+        biased;
+        r = &mut read => r,
+        // The watch guard must not live across the linger below.
+        _ = async { drop(shutdown.wait_for(|down| *down).await) } => match tokio::time::timeout(SHUTDOWN_LINGER, &mut read).await {
+            Ok(r) => r,
+            Err(_) => return false,
+        },
+    };
+    matches!(result, Ok(true))
+}
+
+const SHUTDOWN_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+const FIRST_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl Ctx {
+    fn new(shared: &Shared) -> Self {
+        shared.metrics.in_flight.inc();
         Ctx {
             request_id: String::new(),
             started: Instant::now(),
@@ -56,51 +113,39 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        handle(&self.shared, session, ctx).await?;
-        Ok(true)
-    }
-
-    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
-        // Every request is answered in request_filter; pingora's own upstream path is unused.
-        Error::e_explain(ErrorType::InternalError, "the gateway does not use the proxy upstream path")
-    }
-
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
-        let error = match e.esource() {
-            ErrorSource::Downstream => GatewayError::BadRequest,
-            _ => GatewayError::UpstreamUnavailable,
-        };
-        if session.response_written().is_none() {
-            if ctx.request_id.is_empty() {
-                ctx.request_id = request_id::generate();
-            }
-            let _ = refuse(session, ctx, error).await;
-        }
-        FailToProxy { error_code: ctx.status, can_reuse_downstream: false }
-    }
-
-    async fn logging(&self, _session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+    /// Records the metrics and writes the access-log line.
+    fn finish(&self, shared: &Shared) {
         let facts = RequestFacts {
-            request_id: &ctx.request_id,
-            endpoint: ctx.endpoint,
-            method: ctx.method,
-            format: ctx.format.as_str(),
-            status: ctx.status,
-            key_id: ctx.key_id.as_deref(),
-            duration: ctx.started.elapsed().as_secs_f64(),
-            upstream_secs: ctx.upstream_secs,
-            upstream_error: ctx.upstream_error.map(UpstreamFault::as_str),
+            request_id: &self.request_id,
+            endpoint: self.endpoint,
+            method: self.method,
+            format: self.format.as_str(),
+            status: self.status,
+            key_id: self.key_id.as_deref(),
+            duration: self.started.elapsed().as_secs_f64(),
+            upstream_secs: self.upstream_secs,
+            upstream_error: self.upstream_error.map(UpstreamFault::as_str),
         };
-        self.shared.metrics.record(&facts);
-        self.shared.metrics.in_flight.dec();
+        shared.metrics.record(&facts);
         facts.log();
     }
+}
 
-    fn request_summary(&self, session: &Session, ctx: &Ctx) -> String {
-        // Never the URI: its query string can hold the key.
-        format!("{} {} request_id={}", method_label(session.req_header().method.as_str()), ctx.endpoint, ctx.request_id)
+/// A request that failed outside the planned paths (the client went away mid-body, a write
+/// failed): an envelope if nothing was sent yet, and the connection is not reused.
+async fn fail(session: &mut Session, ctx: &mut Ctx, e: &Error) {
+    session.set_keepalive(None);
+    if session.response_written().is_some() {
+        return;
     }
+    let error = match e.esource() {
+        ErrorSource::Downstream => GatewayError::BadRequest,
+        _ => GatewayError::UpstreamUnavailable,
+    };
+    if ctx.request_id.is_empty() {
+        ctx.request_id = request_id::generate();
+    }
+    let _ = refuse(session, ctx, error).await;
 }
 
 fn header<'a>(session: &'a Session, name: &str) -> Option<&'a str> {

@@ -1,10 +1,11 @@
-//! Owns everything that speaks pingora: the `ProxyHttp` phases, the upstream client, the admin
-//! listener, reloads and server assembly. Decisions are delegated to the pure modules.
+//! Owns everything that speaks pingora: the gateway's HTTP application, the upstream client,
+//! the admin listener, reloads and server assembly. Decisions are delegated to the pure modules.
 //!
-//! Phase map: `request_filter` → `gateway::handle` (route, body, auth, quota via `plan`, then
-//! `upstream::forward`, which streams JSON successes and shapes everything else via `shape`);
-//! `logging` → metrics and the access-log line; `request_summary` → method and endpoint
-//! template only, so pingora's own error logs never carry a key or query string.
+//! Request map: pingora's listening service hands each connection to `gateway::Gateway`
+//! (`HttpServerApp`), which reads the request and calls `gateway::handle`: route, format and
+//! key via `plan`, quota via `quota`, then `upstream::forward`, which streams JSON successes
+//! and shapes everything else via `shape`; `Ctx::finish` records the metrics and the
+//! access-log line. No URI ever reaches a log line, so a key in a query string cannot leak.
 
 mod admin;
 mod gateway;

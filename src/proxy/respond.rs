@@ -1,7 +1,7 @@
 //! Owns writing a complete response (exact `Content-Length`) to the client.
 
 use pingora::http::ResponseHeader;
-use pingora::proxy::Session;
+use pingora::protocols::http::ServerSession as Session;
 use pingora::Result;
 
 /// Writes `status`, the headers and the whole body in one go.
@@ -19,9 +19,9 @@ pub async fn write(
         resp.insert_header(*name, value.as_str())?;
     }
     let head_only = session.req_header().method == http::Method::HEAD;
-    session.write_response_header(Box::new(resp), body.is_empty() || head_only).await?;
+    session.write_response_header(Box::new(resp)).await?;
     if !body.is_empty() && !head_only {
-        session.write_response_body(Some(body.into()), true).await?;
+        session.write_response_body(body.into(), true).await?;
     }
     Ok(())
 }

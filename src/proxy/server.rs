@@ -41,9 +41,15 @@ pub fn run(config: Config, opts: ServerOptions) -> Result<(), String> {
     let listen = config.listen.to_string();
     let admin_listen = config.admin_listen.to_string();
     let threads = config.threads;
+    let secs = |d: Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    let (grace, timeout) = (secs(config.shutdown.grace_period), secs(config.shutdown.timeout));
     let shared = state::shared(config)?;
-    let mut conf =
-        ServerConf { threads, grace_period_seconds: Some(2), graceful_shutdown_timeout_seconds: Some(5), ..ServerConf::default() };
+    let mut conf = ServerConf {
+        threads,
+        grace_period_seconds: Some(grace),
+        graceful_shutdown_timeout_seconds: Some(timeout),
+        ..ServerConf::default()
+    };
     if let Some(p) = opts.pid_file {
         conf.pid_file = p;
     }
@@ -54,8 +60,7 @@ pub fn run(config: Config, opts: ServerOptions) -> Result<(), String> {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let mut proxy =
-        pingora::proxy::http_proxy_service_with_name(&server.configuration, Gateway { shared: shared.clone() }, "liveagent-gateway");
+    let mut proxy = Service::new("liveagent-gateway".to_string(), Gateway { shared: shared.clone() });
     proxy.add_tcp(&listen);
     let mut admin = Service::new("liveagent-gateway admin".to_string(), Admin { shared: shared.clone() });
     admin.add_tcp(&admin_listen);

@@ -17,7 +17,7 @@ use http::header::{self, HeaderName};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::protocols::http::client::HttpSession;
-use pingora::proxy::Session;
+use pingora::protocols::http::ServerSession as Session;
 use std::time::{Duration, Instant};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those the
@@ -176,10 +176,10 @@ async fn stream(
         out.insert_header(*name, value.as_str())?;
     }
     ctx.status = status;
-    session.write_response_header(Box::new(out), bodiless && client.response_done()).await?;
+    session.write_response_header(Box::new(out)).await?;
     loop {
         match client.read_response_body().await {
-            Ok(Some(chunk)) => session.write_response_body(Some(chunk), false).await?,
+            Ok(Some(chunk)) => session.write_response_body(chunk, false).await?,
             Ok(None) => break,
             Err(e) => {
                 // The status is on the wire already: all that is left is to cut the response.
@@ -192,7 +192,7 @@ async fn stream(
     }
     ctx.upstream_secs = Some(started.elapsed().as_secs_f64());
     release(shared, rt, client).await;
-    session.write_response_body(None, true).await
+    session.write_response_body(Bytes::new(), true).await
 }
 
 /// Reads the whole body, up to `max` bytes.

@@ -8,6 +8,7 @@ mod check;
 mod demo;
 mod errors;
 mod keys;
+mod lifecycle;
 mod observability;
 mod passthrough;
 mod quotas;

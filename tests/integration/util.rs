@@ -86,6 +86,35 @@ impl GatewayProc {
         std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal (`TERM`, `QUIT`, …) to the gateway process.
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill").arg(format!("-{name}")).arg(self.pid().to_string()).status().is_ok_and(|s| s.success());
+        assert!(ok, "kill -{name} failed");
+    }
+
+    /// Waits up to `secs` for the process to exit; its exit code, or `None` if it did not.
+    pub async fn wait_exit(&mut self, secs: u64) -> Option<i32> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
+    /// Starts a second gateway on the same configuration that takes the listening sockets over
+    /// from this one (`run --upgrade`) once this one gets SIGQUIT.
+    pub fn spawn_upgrade(&self) -> Child {
+        let stderr = std::fs::File::create(self.dir.path().join("stderr-upgrade.log")).unwrap();
+        run_command(self.dir.path(), true).stdout(Stdio::null()).stderr(stderr).spawn().unwrap()
+    }
+
     pub async fn metrics(&self) -> String {
         reqwest::get(format!("http://{}/metrics", self.admin)).await.unwrap().text().await.unwrap()
     }
@@ -124,21 +153,21 @@ pub async fn start_in(dir: tempfile::TempDir) -> GatewayProc {
     };
     let (addr, admin) = (addr_of("listen:"), addr_of("admin_listen:"));
     let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_liveagent-gateway"))
-        .arg("run")
-        .arg("--config")
-        .arg(dir.path().join("gateway.yaml"))
-        .arg("--pid-file")
-        .arg(dir.path().join("gw.pid"))
-        .arg("--upgrade-sock")
-        .arg(dir.path().join("upgrade.sock"))
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
+    let child = run_command(dir.path(), false).stdout(Stdio::null()).stderr(stderr).spawn().unwrap();
     let gw = GatewayProc { child, addr, admin, dir };
     wait_healthy(&gw).await;
     gw
+}
+
+/// `liveagent-gateway run` on the `gateway.yaml` in `dir`, with its pid file and upgrade socket there.
+fn run_command(dir: &std::path::Path, upgrade: bool) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_liveagent-gateway"));
+    cmd.arg("run").arg("--config").arg(dir.join("gateway.yaml"));
+    cmd.arg("--pid-file").arg(dir.join("gw.pid")).arg("--upgrade-sock").arg(dir.join("upgrade.sock"));
+    if upgrade {
+        cmd.arg("--upgrade");
+    }
+    cmd
 }
 
 async fn wait_healthy(gw: &GatewayProc) {
