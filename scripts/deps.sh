@@ -2,7 +2,8 @@
 # Installs the system packages that building and testing liveagent-gateway need, when they
 # are missing, on Debian (as root). `deps.sh run` is enough for the demo; `deps.sh test` adds
 # what the test suite drives: curl (demo lines), redis-server (shared quotas), prometheus and
-# promtool (dashboard and alert tests) and PyYAML (a YAML 1.1 reader).
+# promtool (dashboard and alert tests), systemd-analyze (the unit), and from PyPI PyYAML (a
+# YAML 1.1 reader), jsonschema (the compose file) and kubernetes-validate (the manifests).
 set -euo pipefail
 what=${1:-test}
 
@@ -13,6 +14,7 @@ if [ "$what" = test ]; then
   command -v curl >/dev/null 2>&1 || apt_missing+=(curl)
   command -v redis-server >/dev/null 2>&1 || apt_missing+=(redis-server)   # shared quotas
   command -v promtool >/dev/null 2>&1 || apt_missing+=(prometheus)          # dashboard and alert tests
+  command -v systemd-analyze >/dev/null 2>&1 || apt_missing+=(systemd)        # unit verification
   command -v python3 >/dev/null 2>&1 || apt_missing+=(python3 python3-pip)
 fi
 
@@ -26,7 +28,13 @@ if [ ${#apt_missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
 fi
 
-if [ "$what" = test ] && ! python3 -c 'import yaml' 2>/dev/null; then
-  echo "installing PyYAML" >&2
-  python3 -m pip install --quiet pyyaml 2>/dev/null || python3 -m pip install --quiet --break-system-packages pyyaml
+pip_missing=()
+if [ "$what" = test ]; then
+  python3 -c 'import yaml' 2>/dev/null || pip_missing+=(pyyaml)                      # YAML 1.1 reader
+  python3 -c 'import jsonschema' 2>/dev/null || pip_missing+=(jsonschema)            # compose schema
+  command -v kubernetes-validate >/dev/null 2>&1 || pip_missing+=(kubernetes-validate)
+fi
+if [ ${#pip_missing[@]} -gt 0 ]; then
+  echo "installing ${pip_missing[*]}" >&2
+  python3 -m pip install --quiet "${pip_missing[@]}" 2>/dev/null || python3 -m pip install --quiet --break-system-packages "${pip_missing[@]}"
 fi

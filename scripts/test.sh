@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command for the whole test suite: install what is missing, then formatting, lints,
 # dependency policy, every test (unit, property, simulator, integration over real sockets),
-# and the release build's `check` of the shipped example configuration.
+# and the validation of everything under deploy/ (with the release build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh test
@@ -15,5 +15,5 @@ count=$(grep -c '^name = "prometheus"$' Cargo.lock)
 [ "$count" = 1 ] || { echo "Cargo.lock has $count prometheus versions" >&2; exit 1; }
 echo "== tests"
 cargo test --workspace
-echo "== release check of config/gateway.example.yaml"
-cargo run --release -q -- check --config config/gateway.example.yaml
+echo "== deploy/: image build steps, unit, manifests, compose, rules, every shipped config"
+bash scripts/validate-deploy.sh

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Validates everything under deploy/ without a container engine: the Dockerfile's build steps
+# (the same script the image build runs), the systemd unit, the Kubernetes manifests against
+# their schemas, the compose file against the Compose Specification, the Prometheus rules,
+# and `check` on every shipped gateway configuration.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=target/release/liveagent-gateway
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+echo "== Dockerfile build steps (deploy/docker/build.sh)"
+# The dependency layer: manifests only, in a scratch copy, as the image builds it.
+mkdir -p "$work/deps/crates/liveagent-sim" "$work/deps/deploy/docker"
+cp Cargo.toml Cargo.lock rust-toolchain.toml "$work/deps/"
+cp crates/liveagent-sim/Cargo.toml "$work/deps/crates/liveagent-sim/"
+cp deploy/docker/build.sh "$work/deps/deploy/docker/"
+# Its own target directory: the stub binaries must never replace the real ones.
+CARGO_TARGET_DIR="$work/deps/target" bash "$work/deps/deploy/docker/build.sh" deps "$work/deps"
+bash deploy/docker/build.sh app . | tee "$work/version"
+grep -q '^liveagent-gateway ' "$work/version"
+grep -q 'deploy/docker/build.sh deps' deploy/docker/Dockerfile
+grep -q 'deploy/docker/build.sh app' deploy/docker/Dockerfile
+
+echo "== systemd-analyze verify"
+sed "s#/usr/local/bin/liveagent-gateway#$PWD/$bin#g" deploy/systemd/liveagent-gateway.service > "$work/liveagent-gateway.service"
+systemd-analyze verify "$work/liveagent-gateway.service"
+
+echo "== kubernetes-validate"
+kubernetes-validate --strict --quiet deploy/kubernetes/*.yaml
+
+echo "== compose file against the Compose Specification"
+python3 - <<'PY'
+import json, yaml, jsonschema
+schema = json.load(open("deploy/schemas/compose-spec.json"))
+jsonschema.validate(yaml.safe_load(open("deploy/compose.yaml")), schema)
+print("deploy/compose.yaml: valid")
+PY
+
+echo "== promtool"
+promtool check config deploy/prometheus/prometheus.yml >/dev/null
+(cd deploy/prometheus && promtool check rules alerts.yml && promtool test rules alerts.test.yml)
+
+echo "== check on every shipped configuration"
+# `check` prints "FILE: ok (N keys)"; anything else is a failure, even with exit code 0.
+check() { "$bin" check --config "$1" | tee "$work/check.out"; grep -q ': ok (' "$work/check.out"; }
+for c in config/gateway.yaml config/gateway.example.yaml; do check "$c"; done
+LIVEAGENT_GATEWAY_KEYS_FILE="$PWD/deploy/compose/keys.yaml" LIVEAGENT_GATEWAY_UPSTREAM_APIKEY=x check deploy/compose/gateway.yaml
+python3 - "$work" <<'PY'
+import sys, yaml
+work = sys.argv[1]
+cm = yaml.safe_load(open("deploy/kubernetes/configmap.yaml"))
+secret = yaml.safe_load(open("deploy/kubernetes/secret.yaml"))
+open(f"{work}/gateway.yaml", "w").write(cm["data"]["gateway.yaml"])
+open(f"{work}/keys.yaml", "w").write(secret["stringData"]["keys.yaml"])
+open(f"{work}/upstream-apikey", "w").write(secret["stringData"]["upstream-apikey"])
+PY
+LIVEAGENT_GATEWAY_KEYS_FILE="$work/keys.yaml" LIVEAGENT_GATEWAY_UPSTREAM_APIKEY_FILE="$work/upstream-apikey" check "$work/gateway.yaml"
+echo "deploy: all valid"
