@@ -2,8 +2,9 @@
 # Installs the system packages that building and testing liveagent-gateway need, when they
 # are missing, on Debian (as root). `deps.sh run` is enough for the demo; `deps.sh test` adds
 # what the test suite drives: curl (demo lines), redis-server (shared quotas), prometheus and
-# promtool (dashboard and alert tests), systemd-analyze (the unit), and from PyPI PyYAML (a
-# YAML 1.1 reader), jsonschema (the compose file) and kubernetes-validate (the manifests).
+# promtool (dashboard and alert tests), systemd-analyze (the unit), nginx and wrk (the load
+# comparison), and from PyPI PyYAML (a YAML 1.1 reader), jsonschema (the compose file) and
+# kubernetes-validate (the manifests).
 set -euo pipefail
 what=${1:-test}
 
@@ -15,6 +16,8 @@ if [ "$what" = test ]; then
   command -v redis-server >/dev/null 2>&1 || apt_missing+=(redis-server)   # shared quotas
   command -v promtool >/dev/null 2>&1 || apt_missing+=(prometheus)          # dashboard and alert tests
   command -v systemd-analyze >/dev/null 2>&1 || apt_missing+=(systemd)        # unit verification
+  command -v nginx >/dev/null 2>&1 || apt_missing+=(nginx)                    # benchmark peer
+  command -v wrk >/dev/null 2>&1 || apt_missing+=(wrk)                        # load generator
   command -v python3 >/dev/null 2>&1 || apt_missing+=(python3 python3-pip)
 fi
 

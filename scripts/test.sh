@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command for the whole test suite: install what is missing, then formatting, lints,
 # dependency policy, every test (unit, property, simulator, integration over real sockets),
-# and the validation of everything under deploy/ (with the release build).
+# the validation of everything under deploy/ (with the release build), and a short run of
+# the load comparison so it cannot rot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh test
@@ -17,3 +18,5 @@ echo "== tests"
 cargo test --workspace
 echo "== deploy/: image build steps, unit, manifests, compose, rules, every shipped config"
 bash scripts/validate-deploy.sh
+echo "== load comparison against nginx, short mode (BENCHMARKS.md has a full run)"
+bash benches/load/compare.sh short

@@ -12,8 +12,8 @@ case "$step" in
   deps)
     # Only Cargo.toml files and Cargo.lock are present: stub every target so cargo can build
     # (and the image layer can cache) all dependencies before the sources change.
-    mkdir -p src crates/liveagent-sim/src
-    for f in src/main.rs crates/liveagent-sim/src/main.rs; do [ -e "$f" ] || echo 'fn main() {}' > "$f"; done
+    mkdir -p src crates/liveagent-sim/src benches
+    for f in src/main.rs crates/liveagent-sim/src/main.rs benches/core.rs; do [ -e "$f" ] || echo 'fn main() {}' > "$f"; done
     for f in src/lib.rs crates/liveagent-sim/src/lib.rs; do [ -e "$f" ] || : > "$f"; done
     cargo build --release --locked --workspace --bins --lib
     # Drop the stubs' own artefacts (cargo would take them for the real crates: the artefact

@@ -56,7 +56,9 @@ impl HttpServerApp for Gateway {
             session.set_keepalive(None);
         }
         let mut ctx = Ctx::new(&self.shared);
-        if let Err(e) = handle(&self.shared, &mut session, &mut ctx).await {
+        // Boxed: the request-handling state is large, and only a connection that is serving a
+        // request should hold it; an idle keep-alive connection then costs a few KB.
+        if let Err(e) = Box::pin(handle(&self.shared, &mut session, &mut ctx)).await {
             fail(&mut session, &mut ctx, &e).await;
         }
         self.shared.metrics.in_flight.dec();

@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Side-by-side load comparison on one machine: LiveAgent bodies served directly by nginx
+# (the physical limit here), through an nginx reverse proxy (one worker, upstream keep-alive,
+# HTTP/1.1, no response buffering), and through liveagent-gateway (one thread; auth, quota and metrics on). wrk runs
+# on CPU 0; the servers share CPU 1. Prints one Markdown table.
+#
+#   bash benches/load/compare.sh          full run (10 s per round, 3 rounds, median)
+#   bash benches/load/compare.sh short    a few seconds per phase (CI: it cannot rot)
+set -euo pipefail
+mode=${1:-full}
+case "$mode" in
+  full) dur=10; rounds=3 ;;
+  short) dur=2; rounds=1 ;;
+  *) echo "usage: compare.sh [full|short]" >&2; exit 2 ;;
+esac
+cd "$(dirname "$0")/../.."
+here=benches/load
+
+missing=()
+command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v taskset >/dev/null 2>&1 || missing+=(util-linux)
+if [ ${#missing[@]} -gt 0 ]; then
+  [ "$(id -u)" = 0 ] || { echo "missing: ${missing[*]} (apt-get install -y ${missing[*]})" >&2; exit 1; }
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+bash scripts/deps.sh run
+cargo build --release -q --bins --example loadgen
+gw_bin=target/release/liveagent-gateway
+loadgen=target/release/examples/loadgen
+ulimit -n 65536 2>/dev/null || true
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+up=$(port); ngx=$(port); gw=$(port); admin=$(port)
+
+# LiveAgent bodies in LiveAgent's layout: a customer (the documented example), and customer
+# lists of about 4 KB and 256 KB.
+mkdir -p "$work/www/api"
+python3 - "$work/www/api" <<'PY'
+import json, sys
+out = sys.argv[1]
+seed = json.load(open("tests/fixtures/seed/customers-list.json"))["response"]["customers"][0]
+def la(v, i=0):  # LiveAgent's layout: 2-space indent, "key":value
+    pad = " " * i
+    if isinstance(v, dict):
+        return "{\n" + ",\n".join(f'{pad}  {json.dumps(k)}:{la(x, i + 2)}' for k, x in v.items()) + f"\n{pad}}}"
+    if isinstance(v, list):
+        return "[\n" + ",\n".join(f"{pad}  {la(x, i + 2)}" for x in v) + f"\n{pad}]"
+    return json.dumps(v, ensure_ascii=False)
+open(f"{out}/small", "w").write(open("tests/fixtures/seed/customer.json").read())
+for name, size in (("4k", 4096), ("256k", 262144)):
+    items, body = [], ""
+    while len(body) < size:
+        c = dict(seed, contactid=f"cid{len(items):05}", email=f"customer{len(items)}@example.com")
+        items.append(c)
+        body = la({"response": {"customers": items}}) + "\n"
+    open(f"{out}/{name}", "w").write(body)
+PY
+
+# nginx's workers run unprivileged: the bodies must be readable by them.
+chmod -R a+rX "$work"
+
+cat > "$work/up.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/up.pid;
+error_log $work/up.err;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  sendfile on; tcp_nodelay on; keepalive_requests 1000000; keepalive_timeout 120s;
+  server { listen 127.0.0.1:$up backlog=8192; root $work/www; default_type application/json; location / { } }
+}
+CONF
+cat > "$work/ngx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $work/ngx.pid;
+error_log $work/ngx.err;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  tcp_nodelay on; keepalive_requests 1000000; keepalive_timeout 120s;
+  upstream liveagent { server 127.0.0.1:$up; keepalive 128; }
+  server {
+    listen 127.0.0.1:$ngx backlog=8192;
+    # Streaming like the gateway: nginx's default buffers spill large bodies to temp files.
+    location / { proxy_pass http://liveagent; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
+}
+CONF
+cat > "$work/gw.yaml" <<CONF
+listen: "127.0.0.1:$gw"
+admin_listen: "127.0.0.1:$admin"
+threads: 1
+upstream: {url: "http://127.0.0.1:$up"}
+log: {level: "warn"}
+keys: [{id: bench, key: bench-key, limits: {per_second: 100000000, burst: 100000000}}]
+CONF
+"$gw_bin" check --config "$work/gw.yaml" >/dev/null
+
+taskset -c 1 nginx -c "$work/up.conf" -p "$work" & pids+=($!)
+taskset -c 1 nginx -c "$work/ngx.conf" -p "$work" & pids+=($!)
+taskset -c 1 "$gw_bin" run --config "$work/gw.yaml" --pid-file "$work/gw.pid" --upgrade-sock "$work/gw.sock" 2>"$work/gw.err" & gw_pid=$!; pids+=($gw_pid)
+for p in $up $ngx $gw; do
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
+done
+worker() { pgrep -P "$(cat "$1")" | head -1; }
+up_worker=$(worker "$work/up.pid"); ngx_worker=$(worker "$work/ngx.pid")
+declare -A url pid
+url[direct]="http://127.0.0.1:$up"; pid[direct]=$up_worker
+url[nginx]="http://127.0.0.1:$ngx"; pid[nginx]=$ngx_worker
+url[gateway]="http://127.0.0.1:$gw"; pid[gateway]=$gw_pid
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hwm_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+hz=$(getconf CLK_TCK)
+
+rows=()
+declare -A rps_of
+# run PHASE TARGET PATH CONNECTIONS: the median round, as a table row.
+run() {
+  local phase=$1 target=$2 path=$3 conns=$4 results=()
+  for _ in $(seq "$rounds"); do
+    local t0; t0=$(ticks "${pid[$target]}")
+    local line
+    line=$(taskset -c 0 wrk -t1 -c"$conns" -d"${dur}s" -s "$here/report.lua" "${url[$target]}$path" | grep '^RESULT')
+    local t1; t1=$(ticks "${pid[$target]}")
+    results+=("$line $((t1 - t0))")
+  done
+  # RESULT requests seconds p50 p99 p999 errors cputicks: keep the median by requests/s.
+  local med; med=$(printf '%s\n' "${results[@]}" | awk '{print $2 / $3, $0}' | sort -n | awk -v n="$rounds" 'NR == int((n + 1) / 2) {$1 = ""; print}')
+  read -r _ req secs p50 p99 p999 errs cpu <<<"$med"
+  local rps; rps=$(awk -v r="$req" -v s="$secs" 'BEGIN {printf "%.0f", r / s}')
+  local cpu10k; cpu10k=$(awk -v c="$cpu" -v r="$req" -v hz="$hz" 'BEGIN {printf "%.3f", c / hz / r * 10000}')
+  rps_of["$phase/$target"]=$rps
+  local vs_nginx="" vs_direct=""
+  [ "$target" = gateway ] && [ -n "${rps_of[$phase/nginx]:-}" ] && vs_nginx=$(awk -v a="$rps" -v b="${rps_of[$phase/nginx]}" 'BEGIN {printf "%.2f", a / b}')
+  [ "$target" != direct ] && [ -n "${rps_of[$phase/direct]:-}" ] && vs_direct=$(awk -v a="$rps" -v b="${rps_of[$phase/direct]}" 'BEGIN {printf "%.2f", a / b}')
+  rows+=("| $phase | $target | $rps | $(awk -v v="$p50" 'BEGIN {printf "%.2f", v / 1000}') | $(awk -v v="$p99" 'BEGIN {printf "%.2f", v / 1000}') | $(awk -v v="$p999" 'BEGIN {printf "%.2f", v / 1000}') | $cpu10k | $(hwm_mb "${pid[$target]}") | ${vs_nginx:--} | ${vs_direct:--} | $errs |")
+  [ "$errs" = 0 ] || echo "warning: $errs errors in $phase / $target" >&2
+}
+
+k="?apikey=bench-key"
+for target in direct nginx gateway; do run "small JSON (465 B)" $target "/api/small$k" 64; done
+for target in direct nginx gateway; do run "4 KB JSON" $target "/api/4k$k" 64; done
+for target in direct nginx gateway; do run "256 KB JSON" $target "/api/256k$k" 16; done
+for f in xml yaml; do
+  run "4 KB .$f" gateway "/api/4k.$f$k" 64
+  run "256 KB .$f" gateway "/api/256k.$f$k" 16
+done
+for target in direct nginx gateway; do run "1,000 keep-alive connections" $target "/api/small$k" 1000; done
+
+# Latency at half of nginx's saturation rate, open loop (latency from the scheduled time).
+half=$(( ${rps_of["small JSON (465 B)/nginx"]} / 2 ))
+lat_rows=()
+declare -A p99_of
+for target in direct nginx gateway; do
+  read -r p50 p99 p999 achieved errs <<<"$(taskset -c 0 "$loadgen" "${url[$target]}/api/small$k" "$half" "$dur" 32)"
+  p99_of[$target]=$p99
+  lat_rows+=("| $target | $half | $achieved | $(awk -v v="$p50" 'BEGIN {printf "%.3f", v / 1000}') | $(awk -v v="$p99" 'BEGIN {printf "%.3f", v / 1000}') | $(awk -v v="$p999" 'BEGIN {printf "%.3f", v / 1000}') | $errs |")
+done
+
+# Memory with 1,000 idle keep-alive connections.
+idle_ngx=$(python3 "$here/idle.py" 127.0.0.1 "$ngx" 1000 "/api/small$k" "$ngx_worker")
+idle_gw=$(python3 "$here/idle.py" 127.0.0.1 "$gw" 1000 "/api/small$k" "$gw_pid")
+
+echo
+echo "liveagent-gateway load comparison ($mode: ${dur} s per round, $rounds round(s), median), $(nproc) CPUs, $(uname -r)"
+echo
+echo "| phase | target | req/s | p50 ms | p99 ms | p99.9 ms | CPU s / 10k req | peak RSS MB | gateway/nginx | vs direct | errors |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
+echo
+echo "Open-loop latency at half of nginx's small-JSON saturation rate (32 connections):"
+echo
+echo "| target | target req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | errors |"
+echo "|---|---|---|---|---|---|---|"
+printf '%s\n' "${lat_rows[@]}"
+echo
+echo "gateway p99 minus direct p99 at that rate: $(awk -v g="${p99_of[gateway]}" -v d="${p99_of[direct]}" 'BEGIN {printf "%.3f", (g - d) / 1000}') ms"
+echo "RSS with 1,000 idle keep-alive connections: nginx worker $(awk -v v="$idle_ngx" 'BEGIN {printf "%.1f", v / 1024}') MB, gateway $(awk -v v="$idle_gw" 'BEGIN {printf "%.1f", v / 1024}') MB"
+echo "small-JSON throughput gateway/nginx: $(awk -v a="${rps_of["small JSON (465 B)/gateway"]}" -v b="${rps_of["small JSON (465 B)/nginx"]}" 'BEGIN {printf "%.2f", a / b}')"
+echo "256 KB .xml vs its JSON passthrough: $(awk -v a="${rps_of["256 KB .xml/gateway"]}" -v b="${rps_of["256 KB JSON/gateway"]}" 'BEGIN {printf "%.2f", a / b}')"
