@@ -15,8 +15,14 @@ echo "== one prometheus version in the tree (deny.toml)"
 count=$(grep -c '^name = "prometheus"$' Cargo.lock)
 [ "$count" = 1 ] || { echo "Cargo.lock has $count prometheus versions" >&2; exit 1; }
 echo "== tests"
-cargo test --workspace
+log=$(mktemp)
+cargo test --workspace 2>&1 | tee "$log"
+passed=$(awk '/^test result:/ {n += $4} END {print n + 0}' "$log")
+failed=$(awk '/^test result:/ {n += $6} END {print n + 0}' "$log")
+rm -f "$log"
 echo "== deploy/: image build steps, unit, manifests, compose, rules, every shipped config"
 bash scripts/validate-deploy.sh
 echo "== load comparison against nginx, short mode (BENCHMARKS.md has a full run)"
 bash benches/load/compare.sh short
+echo "== all tests"
+echo "$passed passed, $failed failed"
