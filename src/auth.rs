@@ -80,10 +80,6 @@ impl KeyStore {
         self.keys.is_empty()
     }
 
-    pub fn keys(&self) -> &[KeySpec] {
-        &self.keys
-    }
-
     /// The key entry whose digest is the SHA-256 of `presented`, enabled or not.
     pub fn lookup(&self, presented: &str) -> Option<&KeySpec> {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();

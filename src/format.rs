@@ -9,8 +9,6 @@ pub enum Format {
 }
 
 impl Format {
-    pub const ALL: [Format; 3] = [Format::Json, Format::Xml, Format::Yaml];
-
     /// The label value used in metrics and logs.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -2,7 +2,7 @@
 //! format, whether its key and quota admit it, and the exact request LiveAgent receives.
 //! Pure functions over plain values; `proxy/` only moves bytes.
 
-use crate::auth::{self, KeySource, KeyStore, Presented};
+use crate::auth::{self, KeyStore};
 use crate::config::KeySpec;
 use crate::envelope::GatewayError;
 use crate::form::{self, BodyKind};
@@ -29,26 +29,33 @@ pub fn target(path: &str, query: Option<&str>, accept: Option<&str>) -> Result<T
     }
 }
 
-/// Whether the gateway must read this request's body to look for a form `apikey`.
-pub fn reads_form(method: &str, content_type: Option<&str>) -> bool {
-    matches!(method, "POST" | "PUT" | "DELETE" | "PATCH") && content_type.is_some_and(|c| BodyKind::from_content_type(c).is_form())
-}
-
 /// The parts of a request the decisions need.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RequestParts<'a> {
     pub method: &'a str,
     pub query: Option<&'a str>,
-    pub content_type: Option<&'a str>,
+    /// The body's form encoding when the gateway reads it for a key: a POST, PUT, DELETE or
+    /// PATCH with a urlencoded or multipart body (PHP reads `$_POST` only for those).
+    pub form: Option<BodyKind>,
     pub apikey_header: Option<&'a str>,
     /// The whole request body, already read (empty when there is none).
     pub body: &'a [u8],
 }
 
-/// An authenticated and authorised request.
-pub struct Admitted<'s> {
-    pub key: &'s KeySpec,
-    pub source: KeySource,
+impl<'a> RequestParts<'a> {
+    pub fn new(
+        method: &'a str,
+        query: Option<&'a str>,
+        content_type: Option<&str>,
+        apikey_header: Option<&'a str>,
+        body: &'a [u8],
+    ) -> Self {
+        let form = content_type
+            .filter(|_| matches!(method, "POST" | "PUT" | "DELETE" | "PATCH"))
+            .map(BodyKind::from_content_type)
+            .filter(BodyKind::is_form);
+        RequestParts { method, query, form, apikey_header, body }
+    }
 }
 
 /// A refusal, with the key id when the key was known (for per-key metrics).
@@ -60,11 +67,10 @@ pub struct Refused {
 }
 
 /// Authenticates and authorises. Quotas come next, in `quota::check`.
-pub fn admit<'s>(t: &Target, req: &RequestParts<'_>, store: &'s KeyStore) -> Result<Admitted<'s>, Refused> {
-    let kind = req.content_type.map(BodyKind::from_content_type).unwrap_or(BodyKind::Other);
-    let form_body = reads_form(req.method, req.content_type).then_some((&kind, req.body));
+pub fn admit<'s>(t: &Target, req: &RequestParts<'_>, store: &'s KeyStore) -> Result<&'s KeySpec, Refused> {
+    let form_body = req.form.as_ref().map(|kind| (kind, req.body));
     let presented = auth::find_key(req.query, form_body, req.apikey_header);
-    let key = store.authorize(presented.as_ref(), req.method, t.routed.endpoint).map_err(|e| Refused {
+    store.authorize(presented.as_ref(), req.method, t.routed.endpoint).map_err(|e| Refused {
         error: match e {
             auth::AuthError::Missing => GatewayError::MissingKey,
             auth::AuthError::Invalid => GatewayError::InvalidKey,
@@ -72,9 +78,7 @@ pub fn admit<'s>(t: &Target, req: &RequestParts<'_>, store: &'s KeyStore) -> Res
         },
         key_id: None,
         auth: Some(e),
-    })?;
-    let source = presented.as_ref().map_or(KeySource::Query, |p: &Presented| p.source);
-    Ok(Admitted { key, source })
+    })
 }
 
 /// What happens to the `apikey` header on the way upstream.
@@ -111,8 +115,7 @@ pub fn upstream(t: &Target, req: &RequestParts<'_>, key: &KeySpec, gateway_key: 
         if let Some(q) = &query {
             query = Some(form::replace_pairs(q, auth::APIKEY, new_key).0);
         }
-        if reads_form(req.method, req.content_type) {
-            let kind = req.content_type.map(BodyKind::from_content_type).unwrap_or(BodyKind::Other);
+        if let Some(kind) = &req.form {
             body = kind.replace_field(req.body, auth::APIKEY, new_key);
         }
         if req.apikey_header.is_some() {
@@ -153,7 +156,7 @@ mod tests {
         header: Option<&'a str>,
         body: &'a [u8],
     ) -> RequestParts<'a> {
-        RequestParts { method, query, content_type: ct, apikey_header: header, body }
+        RequestParts::new(method, query, ct, header, body)
     }
 
     fn t(path: &str, query: Option<&str>) -> Target {

@@ -26,7 +26,6 @@ const GP: &[&str] = &["GET", "POST"];
 const GPD: &[&str] = &["GET", "POST", "DELETE"];
 const PD: &[&str] = &["POST", "DELETE"];
 const GUD: &[&str] = &["GET", "PUT", "DELETE"];
-const GPDU: &[&str] = &["GET", "POST", "DELETE", "PUT"];
 
 /// The route catalog of LiveAgent REST API v1 (`shared/reference/liveagent-api-v1.md` §2).
 pub static CATALOG: &[Route] = &[
@@ -80,9 +79,6 @@ pub static CATALOG: &[Route] = &[
     r("/api/reports/{channel}/slacompliance", G),
     r("/api/reports/{channel}/slalog", G),
 ];
-
-// Methods that write, used by tests that walk the catalog.
-pub const WRITE_METHODS: &[&str] = GPDU;
 
 enum Seg {
     Lit(&'static str),

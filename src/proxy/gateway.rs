@@ -174,15 +174,8 @@ async fn handle(shared: &Shared, session: &mut Session, ctx: &mut Ctx) -> Result
         return refuse(session, ctx, GatewayError::BodyTooLarge).await;
     };
     let method = session.req_header().method.as_str().to_string();
-    let content_type = header(session, "content-type").map(str::to_string);
     let apikey_header = header(session, crate::auth::APIKEY).map(str::to_string);
-    let parts = RequestParts {
-        method: &method,
-        query: uri.query(),
-        content_type: content_type.as_deref(),
-        apikey_header: apikey_header.as_deref(),
-        body: &body,
-    };
+    let parts = RequestParts::new(&method, uri.query(), header(session, "content-type"), apikey_header.as_deref(), &body);
     let admitted = match admit(shared, &rt, session, &target, &parts).await {
         Ok(a) => a,
         Err(refused) => {
@@ -206,12 +199,12 @@ async fn admit<'r>(
     parts: &RequestParts<'_>,
 ) -> std::result::Result<(&'r KeySpec, Allowance), plan::Refused> {
     let refused = |error, key_id: Option<&str>| plan::Refused { error, key_id: key_id.map(str::to_string), auth: None };
-    let guarded = shared.guard.as_ref().zip(client_ip(shared, session));
+    let guarded = shared.guard.as_ref().and_then(|guard| Some((guard, client_ip(rt, session)?)));
     if let Some((guard, ip)) = guarded {
         guard.check(ip).map_err(|retry_after| refused(GatewayError::TooManyAuthFailures { retry_after }, None))?;
     }
     let key = match plan::admit(target, parts, &rt.store) {
-        Ok(a) => a.key,
+        Ok(key) => key,
         Err(r) => {
             count_refusal(shared, &r);
             if let (Some((guard, ip)), Some(AuthError::Missing | AuthError::Invalid)) = (guarded, r.auth) {
@@ -231,8 +224,8 @@ async fn admit<'r>(
     }
 }
 
-fn client_ip(shared: &Shared, session: &Session) -> Option<std::net::IpAddr> {
-    let mode = shared.runtime.load().config.auth_guard?.client_ip;
+fn client_ip(rt: &Runtime, session: &Session) -> Option<std::net::IpAddr> {
+    let mode = rt.config.auth_guard?.client_ip;
     let peer = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
     quota::guard::client_ip(mode, peer, header(session, "x-forwarded-for"))
 }

@@ -60,9 +60,11 @@ pub async fn forward(
     let cfg = &rt.config.upstream;
     let body = up.body.take().map_or(body, Bytes::from);
     let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip().to_string());
-    let request = build_request(session.req_header(), &up, cfg, &ctx.request_id, client_ip, body.len())?;
+    let client_header = session.req_header();
+    let request = || build_request(client_header, &up, cfg, &ctx.request_id, client_ip.as_deref(), body.len());
+    let first = request()?;
     let started = Instant::now();
-    let exchanged = exchange(shared, rt, &request, &body, cfg.read_timeout).await;
+    let exchanged = exchange(shared, rt, first, request, &body, cfg.read_timeout).await;
     let mut headers = rate_headers;
     headers.push(("X-Request-Id", ctx.request_id.clone()));
     let mut client = match exchanged {
@@ -74,13 +76,15 @@ pub async fn forward(
         }
     };
     shared.mark_upstream_seen();
-    let Some(resp) = client.response_header().cloned() else {
+    let Some(status) = client.response_header().map(|r| r.status.as_u16()) else {
         return refuse(session, ctx, GatewayError::InvalidUpstreamResponse).await;
     };
-    let status = resp.status.as_u16();
     if shape::passes_through(ctx.format, status) {
-        return stream(shared, rt, session, ctx, client, &resp, headers, started).await;
+        return stream(shared, rt, session, ctx, client, headers, started).await;
     }
+    // LiveAgent's Retry-After (on a 429 or 503) is the one header an error response keeps.
+    let retry_after =
+        client.response_header().and_then(|r| r.headers.get(header::RETRY_AFTER)).and_then(|v| v.to_str().ok()).map(str::to_string);
     let read = read_all(&mut client, cfg.max_response_bytes).await;
     ctx.upstream_secs = Some(started.elapsed().as_secs_f64());
     let shaped = match read {
@@ -97,26 +101,34 @@ pub async fn forward(
     };
     ctx.upstream_error = shaped.upstream_error;
     ctx.status = shaped.status;
-    if let Some(retry) = resp.headers.get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()) {
-        headers.push(("Retry-After", retry.to_string()));
+    if let Some(retry) = retry_after {
+        headers.push(("Retry-After", retry));
     }
     respond::write(session, shaped.status, shaped.content_type, &headers, shaped.body).await
 }
 
 /// Writes the request and reads the response header. A pooled connection that the server
 /// closed while idle fails before any answer; that case is retried once on a new connection.
+/// The write consumes the request header, so a retry builds it again (`rebuild` gives what
+/// built `first`, so it cannot fail where `first` succeeded).
 async fn exchange(
     shared: &Shared,
     rt: &Runtime,
-    request: &RequestHeader,
+    first: RequestHeader,
+    rebuild: impl Fn() -> Result<RequestHeader>,
     body: &Bytes,
     timeout: Duration,
 ) -> Result<HttpSession, UpstreamFault> {
+    let mut next = Some(first);
     for attempt in 0..2 {
+        let header = match next.take() {
+            Some(h) => h,
+            None => rebuild().map_err(|e| classify(&e))?,
+        };
         let (mut client, reused) = shared.connector.get_http_session(&rt.peer).await.map_err(|e| classify(&e))?;
         client.set_read_timeout(Some(timeout));
         client.set_write_timeout(Some(timeout));
-        match send(&mut client, request, body).await {
+        match send(&mut client, header, body).await {
             Ok(()) => return Ok(client),
             Err(e) if reused && attempt == 0 && classify(&e) != UpstreamFault::Timeout => continue,
             Err(e) => return Err(classify(&e)),
@@ -125,8 +137,8 @@ async fn exchange(
     Err(UpstreamFault::Connect)
 }
 
-async fn send(client: &mut HttpSession, request: &RequestHeader, body: &Bytes) -> Result<()> {
-    client.write_request_header(Box::new(request.clone())).await?;
+async fn send(client: &mut HttpSession, request: RequestHeader, body: &Bytes) -> Result<()> {
+    client.write_request_header(Box::new(request)).await?;
     if !body.is_empty() {
         client.write_request_body(body.clone(), true).await?;
     }
@@ -157,10 +169,12 @@ async fn stream(
     session: &mut Session,
     ctx: &mut Ctx,
     mut client: HttpSession,
-    resp: &ResponseHeader,
     headers: Vec<(&'static str, String)>,
     started: Instant,
 ) -> Result<()> {
+    let Some(resp) = client.response_header() else {
+        return Error::e_explain(ErrorType::InvalidHTTPHeader, "no upstream response header");
+    };
     let status = resp.status.as_u16();
     let mut out = ResponseHeader::build(status, Some(resp.headers.len() + headers.len()))?;
     for (name, value) in resp.headers.iter() {
@@ -219,7 +233,7 @@ fn build_request(
     up: &plan::Upstream,
     cfg: &config::Upstream,
     request_id: &str,
-    client_ip: Option<String>,
+    client_ip: Option<&str>,
     body_len: usize,
 ) -> Result<RequestHeader> {
     let mut req = RequestHeader::build(client.method.clone(), up.path_and_query.as_bytes(), Some(client.headers.len() + 6))?;
@@ -239,7 +253,7 @@ fn build_request(
     req.insert_header("X-Request-Id", request_id)?;
     let forwarded = client.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     if let Some(ip) = client_ip {
-        let chain = forwarded.map_or(ip.clone(), |f| format!("{f}, {ip}"));
+        let chain = forwarded.map_or_else(|| ip.to_string(), |f| format!("{f}, {ip}"));
         req.insert_header("X-Forwarded-For", chain)?;
     }
     req.insert_header("X-Forwarded-Proto", "http")?;
