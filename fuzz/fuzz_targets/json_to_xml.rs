@@ -1,5 +1,6 @@
 //! Fuzzes JSON → XML: any input either is refused as not JSON or becomes well-formed XML with
-//! exactly one root element. Never a panic.
+//! exactly one root element, the same as rendering serde_json's reading of it (so the streaming
+//! lexer reads exactly what serde_json reads). Never a panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -8,11 +9,13 @@ use liveagent_gateway::transcode;
 use quick_xml::events::Event;
 
 fuzz_target!(|data: &[u8]| {
-    let is_json = serde_json::from_slice::<serde_json::Value>(data).is_ok();
+    let parsed = serde_json::from_slice::<serde_json::Value>(data).ok();
     let Ok(out) = transcode::transcode(data, Format::Xml) else {
-        assert!(!is_json, "valid JSON was refused");
+        assert!(parsed.is_none(), "valid JSON was refused");
         return;
     };
+    let value = parsed.expect("transcoded input is JSON");
+    assert_eq!(transcode::render(&value, Format::Xml).ok(), Some(out.clone()), "lexer and serde_json disagree");
     let text = std::str::from_utf8(&out).expect("XML output is UTF-8");
     let mut reader = quick_xml::Reader::from_str(text);
     reader.config_mut().check_end_names = true;

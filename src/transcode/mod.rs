@@ -1,9 +1,12 @@
 //! Owns JSON → XML and JSON → YAML transcoding of LiveAgent response bodies.
 //!
-//! Both directions parse the body once into a `serde_json::Value` (with `preserve_order`, so
-//! elements follow JSON key order) and walk it with a hand-written writer: the output must match
-//! LiveAgent's documented examples byte for byte, which a generic serializer cannot promise.
+//! The writers read the body with a pull lexer and write each item as it is read: no tree of
+//! the body is built and strings without escapes are not copied. They are hand-written because
+//! the output must match LiveAgent's documented examples byte for byte, which a generic
+//! serializer cannot promise. What the lexer leaves to serde_json (invalid JSON, duplicate
+//! keys) goes through `serde_json::Value` and is then written by the same writers.
 
+mod lex;
 mod singular;
 pub mod xml;
 pub mod yaml;
@@ -15,6 +18,8 @@ use crate::format::Format;
 pub enum TranscodeError {
     #[error("upstream body is not JSON: {0}")]
     NotJson(#[from] serde_json::Error),
+    #[error("value nests deeper than JSON parsers accept")]
+    TooDeep,
 }
 
 /// Parses a JSON body. serde_json stops at 128 levels of nesting, which also bounds the
@@ -23,13 +28,48 @@ pub fn parse(body: &[u8]) -> Result<serde_json::Value, TranscodeError> {
     Ok(serde_json::from_slice(body)?)
 }
 
-/// Renders an already parsed value in `format`. JSON is written compactly.
-pub fn render(value: &serde_json::Value, format: Format) -> Vec<u8> {
+/// Writes JSON `text` in `format` straight from the lexer.
+fn stream(text: &str, format: Format) -> lex::Lexed<String> {
     match format {
-        Format::Json => serde_json::to_vec(value).unwrap_or_default(),
-        Format::Xml => xml::to_xml(value).into_bytes(),
-        Format::Yaml => yaml::to_yaml(value).into_bytes(),
+        Format::Json => Ok(text.to_string()),
+        Format::Xml => xml::document(text),
+        Format::Yaml => yaml::document(text),
     }
+}
+
+/// Renders an already parsed value in `format`. JSON is written compactly. Serialising it
+/// first settles duplicate keys the way serde_json does (the last value, at the first key's
+/// place), so the lexer always takes the result.
+pub fn render(value: &serde_json::Value, format: Format) -> Result<Vec<u8>, TranscodeError> {
+    render_text(value, format).map(String::into_bytes)
+}
+
+fn render_text(value: &serde_json::Value, format: Format) -> Result<String, TranscodeError> {
+    let text = serde_json::to_string(value)?;
+    stream(&text, format).map_err(|_| TranscodeError::TooDeep)
+}
+
+/// Appends `n` spaces of indentation, a run at a time.
+fn spaces(out: &mut String, mut n: usize) {
+    const RUN: &str = "                                                                ";
+    while n > 0 {
+        let run = n.min(RUN.len());
+        out.push_str(RUN.get(..run).unwrap_or_default());
+        n -= run;
+    }
+}
+
+/// Whether serde_json writes the number `token` back exactly as it reads: an integer without
+/// a leading zero that fits in `i64` whatever its sign.
+fn verbatim_integer(token: &str) -> bool {
+    let digits = token.strip_prefix('-').unwrap_or(token);
+    (1..=18).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && (!digits.starts_with('0') || token == "0")
+}
+
+/// The number `token` as serde_json reads it (`u64`, `i64` or `f64`), so it is written exactly
+/// as a `serde_json::Value` would write it.
+fn number(token: &str) -> lex::Lexed<serde_json::Number> {
+    serde_json::from_str(token).map_err(|_| lex::Bail)
 }
 
 /// Whether two values hold the same data, numbers compared by value: YAML has one integer
@@ -49,11 +89,14 @@ pub fn same_data(a: &serde_json::Value, b: &serde_json::Value) -> bool {
 
 /// Transcodes a JSON body to `format`. For JSON the body is only validated and returned as is.
 pub fn transcode(body: &[u8], format: Format) -> Result<Vec<u8>, TranscodeError> {
-    let value = parse(body)?;
-    Ok(match format {
-        Format::Json => body.to_vec(),
-        other => render(&value, other),
-    })
+    if format == Format::Json {
+        parse(body)?;
+        return Ok(body.to_vec());
+    }
+    match std::str::from_utf8(body).ok().map(|text| stream(text, format)) {
+        Some(Ok(out)) => Ok(out.into_bytes()),
+        _ => render(&parse(body)?, format),
+    }
 }
 
 #[cfg(test)]

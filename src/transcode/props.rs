@@ -87,7 +87,7 @@ proptest! {
 
     #[test]
     fn xml_is_well_formed_and_keeps_keys(v in json_value()) {
-        let doc = xml::to_xml(&v);
+        let doc = xml::to_xml(&v).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(doc.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"));
         let names = xml_names(&doc).map_err(|e| TestCaseError::fail(format!("{e}\n{doc}")))?;
         let mut expected = Vec::new();
@@ -99,7 +99,7 @@ proptest! {
 
     #[test]
     fn yaml_reads_back_equal(v in json_value()) {
-        let doc = yaml::to_yaml(&v);
+        let doc = yaml::to_yaml(&v).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(doc.starts_with("---") && doc.ends_with("...\n"));
         let back: Value = serde_yaml::from_str(&doc).map_err(|e| TestCaseError::fail(format!("{e}\n{doc}")))?;
         prop_assert!(super::same_data(&back, &v), "{:?} read back as {:?} from\n{}", v, back, doc);

@@ -6,8 +6,8 @@
 //! string `<k></k>`; a key that is not an XML name becomes `<item key="…">`; characters XML 1.0
 //! forbids become U+FFFD, so the output is well-formed whatever the input.
 
+use super::lex::{Item, Lexed, Lexer};
 use super::singular::singular;
-use serde_json::Value;
 
 const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n";
 
@@ -32,54 +32,69 @@ impl<'a> Tag<'a> {
     }
 }
 
-/// Writes `value` as a LiveAgent XML document. A top-level `{"response": …}` object supplies the
-/// root's content; any other top-level value is wrapped whole in `<response>`.
-pub fn to_xml(value: &Value) -> String {
-    let mut out = String::with_capacity(256);
-    out.push_str(DECLARATION);
-    let content = match value {
-        Value::Object(map) if map.len() == 1 => map.get("response").unwrap_or(value),
-        _ => value,
-    };
-    element(&mut out, &Tag::named("response".to_string()), content, 0, "response");
-    out
+/// Writes an already parsed value as a LiveAgent XML document.
+pub fn to_xml(value: &serde_json::Value) -> Result<String, super::TranscodeError> {
+    super::render_text(value, crate::format::Format::Xml)
 }
 
-fn element(out: &mut String, tag: &Tag<'_>, value: &Value, depth: usize, list_key: &str) {
+/// Writes JSON `text` as a LiveAgent XML document. A top-level `{"response": …}` object
+/// supplies the root's content; any other top-level value is wrapped whole in `<response>`.
+pub(super) fn document(text: &str) -> Lexed<String> {
+    let mut out = String::with_capacity(text.len() + text.len() / 4 + 64);
+    out.push_str(DECLARATION);
+    let root = Tag::named("response".to_string());
+    // LiveAgent's envelope, known only once its one key has been read: write it, and start
+    // again wrapping the whole value if another key follows.
+    let mut lex = Lexer::new(text);
+    if lex.value()? == (Item::Object { empty: false }) && lex.key(true)?.as_deref() == Some("response") {
+        let content = lex.value()?;
+        element(&mut lex, &mut out, &root, content, 0, "response")?;
+        if lex.key(false)?.is_none() {
+            lex.finish()?;
+            return Ok(out);
+        }
+    }
+    out.truncate(DECLARATION.len());
+    let mut lex = Lexer::new(text);
+    let whole = lex.value()?;
+    element(&mut lex, &mut out, &root, whole, 0, "response")?;
+    lex.finish()?;
+    Ok(out)
+}
+
+/// Writes `item` (already read) and, for an object or array, everything inside it.
+fn element(lex: &mut Lexer<'_>, out: &mut String, tag: &Tag<'_>, item: Item<'_>, depth: usize, list_key: &str) -> Lexed<()> {
     indent(out, depth);
     open(out, tag);
-    match value {
-        Value::Null => {
+    match item {
+        Item::Null | Item::Object { empty: true } | Item::Array { empty: true } => {
             out.pop();
             out.push_str("/>\n");
-            return;
+            return Ok(());
         }
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&n.to_string()),
-        Value::String(s) => escape_into(out, s),
-        Value::Object(map) if map.is_empty() => {
-            out.pop();
-            out.push_str("/>\n");
-            return;
-        }
-        Value::Array(items) if items.is_empty() => {
-            out.pop();
-            out.push_str("/>\n");
-            return;
-        }
-        Value::Object(map) => {
+        Item::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        Item::Number(n) if super::verbatim_integer(n) => out.push_str(n),
+        Item::Number(n) => out.push_str(&super::number(n)?.to_string()),
+        Item::String(s) => escape_into(out, &s),
+        Item::Object { empty: false } => {
             out.push('\n');
-            for (k, v) in map {
-                element(out, &Tag::for_key(k), v, depth + 1, k);
+            let mut first = true;
+            while let Some(key) = lex.key(first)? {
+                first = false;
+                let value = lex.value()?;
+                element(lex, out, &Tag::for_key(&key), value, depth + 1, &key)?;
             }
             indent(out, depth);
         }
-        Value::Array(items) => {
+        Item::Array { empty: false } => {
             out.push('\n');
             let item_tag = Tag::named(singular(list_key));
-            for v in items {
+            let mut first = true;
+            while lex.more(first)? {
+                first = false;
+                let value = lex.value()?;
                 // An array directly inside an array has no key of its own: its items are `item`.
-                element(out, &item_tag, v, depth + 1, "");
+                element(lex, out, &item_tag, value, depth + 1, "")?;
             }
             indent(out, depth);
         }
@@ -87,6 +102,7 @@ fn element(out: &mut String, tag: &Tag<'_>, value: &Value, depth: usize, list_ke
     out.push_str("</");
     out.push_str(&tag.name);
     out.push_str(">\n");
+    Ok(())
 }
 
 fn open(out: &mut String, tag: &Tag<'_>) {
@@ -101,14 +117,18 @@ fn open(out: &mut String, tag: &Tag<'_>) {
 }
 
 fn indent(out: &mut String, depth: usize) {
-    out.extend(std::iter::repeat_n(' ', depth));
+    super::spaces(out, depth);
 }
 
 /// Escapes like PHP 8.1 `htmlspecialchars` (what LiveAgent's encoder calls), keeps `\r` as a
 /// reference so parsers do not normalise it away, and replaces what XML 1.0 cannot carry.
 fn escape_into(out: &mut String, text: &str) {
+    // Almost all text is plain: check bytes first. 0xEF leads U+FFFE and U+FFFF, which XML
+    // forbids, so text with it takes the character loop.
+    let plain_byte =
+        |b: u8| matches!(b, b'\t' | b'\n' | b' ' | b'!' | b'#'..=b'%' | b'('..=b';' | b'=' | b'?'..=b'~') || (b >= 0x80 && b != 0xEF);
     let plain = |c: char| !matches!(c, '&' | '<' | '>' | '"' | '\'' | '\r') && xml_char(c);
-    if text.chars().all(plain) {
+    if text.bytes().all(plain_byte) || text.chars().all(plain) {
         out.push_str(text);
         return;
     }
@@ -134,6 +154,12 @@ fn xml_char(c: char) -> bool {
 /// An XML 1.0 (5th edition) `Name` without `:` (namespace-aware parsers reject some names that
 /// contain it) and not starting with the reserved `xml` prefix.
 pub fn is_xml_name(s: &str) -> bool {
+    if s.is_ascii() {
+        let b = s.as_bytes();
+        return b.first().is_some_and(|f| f.is_ascii_alphabetic() || *f == b'_')
+            && !b.get(..3).is_some_and(|p| p.eq_ignore_ascii_case(b"xml"))
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'));
+    }
     let mut chars = s.chars();
     let Some(first) = chars.next() else { return false };
     if s.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("xml")) {
@@ -158,10 +184,10 @@ fn name_rest(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn xml(v: Value) -> String {
-        to_xml(&v)
+        to_xml(&v).unwrap()
     }
 
     #[test]
@@ -205,6 +231,6 @@ mod tests {
         assert!(!is_xml_name("XMLdata"));
         // Found by the property test: a multi-byte first character used to panic here.
         assert!(is_xml_name("🕴RΉ"));
-        assert!(to_xml(&serde_json::json!({"🕴RΉ": 1})).contains("<🕴RΉ>1</🕴RΉ>"));
+        assert!(to_xml(&serde_json::json!({"🕴RΉ": 1})).unwrap().contains("<🕴RΉ>1</🕴RΉ>"));
     }
 }

@@ -7,49 +7,60 @@
 //! only letters, digits, spaces and `_-.@/+`, and is not one of the 1.1 boolean/null words.
 //! Everything else is double-quoted with escapes for what YAML cannot carry raw.
 
-use serde_json::{Map, Number, Value};
+use super::lex::{Item, Lexed, Lexer};
+use serde_json::Number;
 
 /// Keys longer than this are written as explicit `? key` entries: YAML limits implicit keys
 /// to 1024 characters.
 const MAX_IMPLICIT_KEY: usize = 1000;
 
-/// Writes `value` as one YAML document.
-pub fn to_yaml(value: &Value) -> String {
-    let mut out = String::with_capacity(256);
+/// Writes an already parsed value as one YAML document.
+pub fn to_yaml(value: &serde_json::Value) -> Result<String, super::TranscodeError> {
+    super::render_text(value, crate::format::Format::Yaml)
+}
+
+/// Writes JSON `text` as one YAML document.
+pub(super) fn document(text: &str) -> Lexed<String> {
+    let mut lex = Lexer::new(text);
+    let mut out = String::with_capacity(text.len() + 64);
     out.push_str("---");
-    match value {
-        Value::Object(map) if !map.is_empty() => {
+    match lex.value()? {
+        Item::Object { empty: false } => {
             out.push('\n');
-            mapping(&mut out, map, 0, false);
+            mapping(&mut lex, &mut out, 0, false)?;
         }
-        Value::Array(items) if !items.is_empty() => {
+        Item::Array { empty: false } => {
             out.push('\n');
-            sequence(&mut out, items, 0, false);
+            sequence(&mut lex, &mut out, 0, false)?;
         }
         scalar_value => {
             out.push(' ');
-            scalar(&mut out, scalar_value);
+            scalar(&mut out, scalar_value)?;
             out.push('\n');
         }
     }
+    lex.finish()?;
     out.push_str("...\n");
-    out
+    Ok(out)
 }
 
 /// `inline_first`: the first entry continues a line that already holds `- `.
-fn mapping(out: &mut String, map: &Map<String, Value>, indent: usize, inline_first: bool) {
-    for (i, (key, value)) in map.iter().enumerate() {
-        if i > 0 || !inline_first {
+fn mapping(lex: &mut Lexer<'_>, out: &mut String, indent: usize, inline_first: bool) -> Lexed<()> {
+    let mut first = true;
+    while let Some(key) = lex.key(first)? {
+        if !first || !inline_first {
             pad(out, indent);
         }
+        first = false;
         // The limit is on the key as written: escapes can make it up to 4 times its bytes.
         let written = if key.len() * 4 + 2 <= MAX_IMPLICIT_KEY {
             None
         } else {
             let mut k = String::new();
-            string(&mut k, key);
+            string(&mut k, &key);
             Some(k)
         };
+        let value = lex.value()?;
         match written {
             Some(k) if k.len() > MAX_IMPLICIT_KEY => {
                 out.push_str("? ");
@@ -59,71 +70,78 @@ fn mapping(out: &mut String, map: &Map<String, Value>, indent: usize, inline_fir
                 out.push(':');
                 // After an explicit key, nested blocks are indented so they cannot be mistaken
                 // for siblings.
-                value_after_indicator(out, value, indent + 2, indent + 2);
+                value_after_indicator(lex, out, value, indent + 2, indent + 2)?;
             }
             Some(k) => {
                 out.push_str(&k);
                 out.push(':');
-                value_after_indicator(out, value, indent + 2, indent);
+                value_after_indicator(lex, out, value, indent + 2, indent)?;
             }
             None => {
-                string(out, key);
+                string(out, &key);
                 out.push(':');
-                value_after_indicator(out, value, indent + 2, indent);
+                value_after_indicator(lex, out, value, indent + 2, indent)?;
             }
         }
     }
+    Ok(())
 }
 
-fn value_after_indicator(out: &mut String, value: &Value, map_indent: usize, seq_indent: usize) {
+fn value_after_indicator(lex: &mut Lexer<'_>, out: &mut String, value: Item<'_>, map_indent: usize, seq_indent: usize) -> Lexed<()> {
     match value {
-        Value::Object(m) if !m.is_empty() => {
+        Item::Object { empty: false } => {
             out.push('\n');
-            mapping(out, m, map_indent, false);
+            mapping(lex, out, map_indent, false)
         }
-        Value::Array(items) if !items.is_empty() => {
+        Item::Array { empty: false } => {
             out.push('\n');
-            sequence(out, items, seq_indent, false);
+            sequence(lex, out, seq_indent, false)
         }
         other => {
             out.push(' ');
-            scalar(out, other);
+            scalar(out, other)?;
             out.push('\n');
+            Ok(())
         }
     }
 }
 
-fn sequence(out: &mut String, items: &[Value], indent: usize, inline_first: bool) {
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 || !inline_first {
+fn sequence(lex: &mut Lexer<'_>, out: &mut String, indent: usize, inline_first: bool) -> Lexed<()> {
+    let mut first = true;
+    while lex.more(first)? {
+        if !first || !inline_first {
             pad(out, indent);
         }
+        first = false;
         out.push_str("- ");
-        match item {
-            Value::Object(m) if !m.is_empty() => mapping(out, m, indent + 2, true),
-            Value::Array(inner) if !inner.is_empty() => sequence(out, inner, indent + 2, true),
+        match lex.value()? {
+            Item::Object { empty: false } => mapping(lex, out, indent + 2, true)?,
+            Item::Array { empty: false } => sequence(lex, out, indent + 2, true)?,
             other => {
-                scalar(out, other);
+                scalar(out, other)?;
                 out.push('\n');
             }
         }
     }
+    Ok(())
 }
 
 fn pad(out: &mut String, indent: usize) {
-    out.extend(std::iter::repeat_n(' ', indent));
+    super::spaces(out, indent);
 }
 
 /// A scalar, or an empty collection in flow style.
-fn scalar(out: &mut String, value: &Value) {
+fn scalar(out: &mut String, value: Item<'_>) -> Lexed<()> {
     match value {
-        Value::Null => out.push('~'),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => number(out, n),
-        Value::String(s) => string(out, s),
-        Value::Object(_) => out.push_str("{}"),
-        Value::Array(_) => out.push_str("[]"),
+        Item::Null => out.push('~'),
+        Item::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        Item::Number(n) if super::verbatim_integer(n) => out.push_str(n),
+        Item::Number(n) => number(out, &super::number(n)?),
+        Item::String(s) => string(out, &s),
+        Item::Object { .. } => out.push_str("{}"),
+        Item::Array { .. } => out.push_str("[]"),
     }
+    Ok(())
 }
 
 /// Integers as they are; floats always with a `.` and a signed exponent, which is the only
@@ -164,6 +182,13 @@ fn string(out: &mut String, s: &str) {
 const RESERVED: &[&str] = &["y", "n", "yes", "no", "true", "false", "on", "off", "null"];
 
 fn is_plain_safe(s: &str) -> bool {
+    if s.is_ascii() {
+        let allowed = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b' ' | b'_' | b'-' | b'.' | b'@' | b'/' | b'+');
+        return s.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+            && !s.ends_with(' ')
+            && s.as_bytes().iter().all(allowed)
+            && !RESERVED.iter().any(|w| w.eq_ignore_ascii_case(s));
+    }
     let mut chars = s.chars();
     let Some(first) = chars.next() else { return false };
     first.is_alphabetic()
@@ -196,22 +221,22 @@ fn double_quoted(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     #[test]
     fn layout_matches_php_yaml_emit() {
         let v = json!({"response": {"customers": [{"contactid": "cid00001", "gender": "M"}, {"contactid": "cid00002"}], "nil": null, "e": [], "o": {}}});
         assert_eq!(
-            to_yaml(&v),
+            to_yaml(&v).unwrap(),
             "---\nresponse:\n  customers:\n  - contactid: cid00001\n    gender: M\n  - contactid: cid00002\n  nil: ~\n  e: []\n  o: {}\n...\n"
         );
     }
 
     #[test]
     fn nested_sequences_and_scalar_documents() {
-        assert_eq!(to_yaml(&json!([[1, 2], [], "x"])), "---\n- - 1\n  - 2\n- []\n- x\n...\n");
-        assert_eq!(to_yaml(&json!("yes")), "--- \"yes\"\n...\n");
-        assert_eq!(to_yaml(&json!({})), "--- {}\n...\n");
+        assert_eq!(to_yaml(&json!([[1, 2], [], "x"])).unwrap(), "---\n- - 1\n  - 2\n- []\n- x\n...\n");
+        assert_eq!(to_yaml(&json!("yes")).unwrap(), "--- \"yes\"\n...\n");
+        assert_eq!(to_yaml(&json!({})).unwrap(), "--- {}\n...\n");
     }
 
     #[test]
@@ -264,7 +289,7 @@ mod tests {
         // past YAML's 1,024-character limit for implicit keys.
         for key in ["\u{7F}".repeat(300), "k".repeat(1500), "\u{2028}".repeat(200)] {
             let v = json!({"response": {key.clone(): [1, {"a": key.clone()}], "after": true}});
-            let doc = to_yaml(&v);
+            let doc = to_yaml(&v).unwrap();
             let back: Value = serde_yaml::from_str(&doc).unwrap_or_else(|e| panic!("{e}\n{doc}"));
             assert_eq!(back, v);
         }

@@ -1,0 +1,487 @@
+//! Owns the pull lexer the streaming writers read JSON with: as strict as serde_json, no tree.
+//!
+//! The writers ask for one item at a time and write it at once, so a body is never held twice
+//! (as text and as a `serde_json::Value`) and strings without escapes are never copied. Anything
+//! the lexer does not handle exactly like serde_json (invalid JSON, a duplicate key, nesting at
+//! serde_json's limit, a number serde_json would refuse) makes it give up with [`Bail`]; the
+//! caller then goes through serde_json, which reports the error or settles the case.
+
+use std::borrow::Cow;
+
+/// The lexer gave up; see the module comment.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Bail;
+
+pub type Lexed<T> = Result<T, Bail>;
+
+/// One JSON value as the lexer hands it out. For a non-empty object or array the caller then
+/// reads its members with [`Lexer::key`] or [`Lexer::more`]; an empty one is already closed.
+#[derive(Debug, PartialEq)]
+pub enum Item<'a> {
+    Null,
+    Bool(bool),
+    /// The number's text, checked against JSON's grammar.
+    Number(&'a str),
+    String(Cow<'a, str>),
+    Object {
+        empty: bool,
+    },
+    Array {
+        empty: bool,
+    },
+}
+
+/// serde_json refuses nesting at 128 levels; at that depth the lexer leaves the input to it.
+const MAX_DEPTH: usize = 128;
+/// Keys of one object the duplicate check keeps; a larger object goes through serde_json.
+const MAX_KEYS: usize = 1024;
+
+pub struct Lexer<'a> {
+    text: &'a str,
+    pos: usize,
+    depth: usize,
+    /// Hash and position of the keys of every open object, innermost last.
+    keys: Vec<(u64, usize)>,
+    /// Per open object: where its keys start in `keys`, and a 256-bit filter of their hashes
+    /// that spares the scan of `keys` for almost every new key.
+    frames: Vec<(usize, [u64; 4])>,
+}
+
+impl<'a> Lexer<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Lexer { text, pos: 0, depth: 0, keys: Vec::new(), frames: Vec::new() }
+    }
+
+    fn byte(&self, at: usize) -> Option<u8> {
+        self.text.as_bytes().get(at).copied()
+    }
+
+    fn skip_ws(&mut self) -> Option<u8> {
+        let bytes = self.text.as_bytes();
+        let mut at = self.pos;
+        let next = loop {
+            match bytes.get(at) {
+                Some(b' ' | b'\n' | b'\r' | b'\t') => at += 1,
+                other => break other.copied(),
+            }
+        };
+        self.pos = at;
+        next
+    }
+
+    /// The next value.
+    pub fn value(&mut self) -> Lexed<Item<'a>> {
+        match self.skip_ws() {
+            Some(b'{') => {
+                let empty = self.open(b'}')?;
+                if !empty {
+                    self.frames.push((self.keys.len(), [0; 4]));
+                }
+                Ok(Item::Object { empty })
+            }
+            Some(b'[') => self.open(b']').map(|empty| Item::Array { empty }),
+            Some(b'"') => self.string().map(Item::String),
+            Some(b't') => self.literal("true", Item::Bool(true)),
+            Some(b'f') => self.literal("false", Item::Bool(false)),
+            Some(b'n') => self.literal("null", Item::Null),
+            Some(b'-' | b'0'..=b'9') => self.number().map(Item::Number),
+            _ => Err(Bail),
+        }
+    }
+
+    /// Enters an object or array; true when it is empty (and so already closed again).
+    fn open(&mut self, close: u8) -> Lexed<bool> {
+        self.pos += 1;
+        if self.depth + 1 >= MAX_DEPTH {
+            return Err(Bail);
+        }
+        if self.skip_ws() == Some(close) {
+            self.pos += 1;
+            return Ok(true);
+        }
+        self.depth += 1;
+        Ok(false)
+    }
+
+    /// The next key of the object being read, or `None` at its end. `first` is true for the
+    /// first call after a non-empty [`Item::Object`].
+    pub fn key(&mut self, first: bool) -> Lexed<Option<Cow<'a, str>>> {
+        if !first {
+            match self.skip_ws() {
+                Some(b',') => self.pos += 1,
+                Some(b'}') => {
+                    self.pos += 1;
+                    self.depth -= 1;
+                    let (start, _) = self.frames.pop().ok_or(Bail)?;
+                    self.keys.truncate(start);
+                    return Ok(None);
+                }
+                _ => return Err(Bail),
+            }
+        }
+        if self.skip_ws() != Some(b'"') {
+            return Err(Bail);
+        }
+        let at = self.pos;
+        let key = self.string()?;
+        self.remember(&key, at)?;
+        if self.skip_ws() != Some(b':') {
+            return Err(Bail);
+        }
+        self.pos += 1;
+        Ok(Some(key))
+    }
+
+    /// Whether the array being read has another item. `first` is true for the first call
+    /// after a non-empty [`Item::Array`].
+    pub fn more(&mut self, first: bool) -> Lexed<bool> {
+        if first {
+            return Ok(true);
+        }
+        match self.skip_ws() {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(true)
+            }
+            Some(b']') => {
+                self.pos += 1;
+                self.depth -= 1;
+                Ok(false)
+            }
+            _ => Err(Bail),
+        }
+    }
+
+    /// After the top-level value: only whitespace may follow.
+    pub fn finish(&mut self) -> Lexed<()> {
+        match self.skip_ws() {
+            None => Ok(()),
+            Some(_) => Err(Bail),
+        }
+    }
+
+    /// Records a key (read at `at`) of the innermost object; a key seen before in it gives
+    /// up, since serde_json keeps the last value at the first key's place.
+    fn remember(&mut self, key: &str, at: usize) -> Lexed<()> {
+        let hash = hash(key.as_bytes());
+        let (start, filter) = self.frames.last().copied().ok_or(Bail)?;
+        let bit = (hash >> 56) as usize;
+        let (word, mask) = (bit / 64, 1u64 << (bit % 64));
+        if filter[word] & mask != 0 {
+            for &(_, earlier) in self.keys.get(start..).unwrap_or_default().iter().filter(|(h, _)| *h == hash) {
+                // Same hash: read the earlier key again to tell a duplicate from a collision.
+                let mut again = Lexer::new(self.text);
+                again.pos = earlier;
+                if again.string()? == key {
+                    return Err(Bail);
+                }
+            }
+        }
+        if self.keys.len() - start >= MAX_KEYS {
+            return Err(Bail);
+        }
+        if let Some((_, filter)) = self.frames.last_mut() {
+            filter[word] |= mask;
+        }
+        self.keys.push((hash, at));
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &str, item: Item<'a>) -> Lexed<Item<'a>> {
+        if self.text.as_bytes().get(self.pos..).is_some_and(|rest| rest.starts_with(word.as_bytes())) {
+            self.pos += word.len();
+            Ok(item)
+        } else {
+            Err(Bail)
+        }
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    fn number(&mut self) -> Lexed<&'a str> {
+        let start = self.pos;
+        if self.byte(self.pos) == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.byte(self.pos) {
+            Some(b'0') => self.pos += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(Bail),
+        }
+        if self.byte(self.pos) == Some(b'.') {
+            self.pos += 1;
+            self.at_least_one_digit()?;
+        }
+        if matches!(self.byte(self.pos), Some(b'e' | b'E')) {
+            self.pos += 1;
+            if matches!(self.byte(self.pos), Some(b'+' | b'-')) {
+                self.pos += 1;
+            }
+            self.at_least_one_digit()?;
+        }
+        self.text.get(start..self.pos).ok_or(Bail)
+    }
+
+    fn digits(&mut self) {
+        while matches!(self.byte(self.pos), Some(b'0'..=b'9')) {
+            self.pos += 1;
+        }
+    }
+
+    fn at_least_one_digit(&mut self) -> Lexed<()> {
+        let before = self.pos;
+        self.digits();
+        if self.pos == before {
+            Err(Bail)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// A string at its opening quote. Borrowed from the input unless it has escapes.
+    fn string(&mut self) -> Lexed<Cow<'a, str>> {
+        let start = self.pos + 1;
+        let bytes = self.text.as_bytes();
+        let mut at = start;
+        // Eight bytes at a time while none of them ends the run (a quote, a backslash or a
+        // control character); the byte loop below then finds which one did.
+        while let Some(word) = bytes.get(at..at + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+            if ends_run(u64::from_le_bytes(word)) {
+                break;
+            }
+            at += 8;
+        }
+        loop {
+            match bytes.get(at) {
+                Some(b'"') => {
+                    self.pos = at + 1;
+                    return self.text.get(start..at).map(Cow::Borrowed).ok_or(Bail);
+                }
+                Some(b'\\') => break,
+                Some(0..=0x1F) | None => return Err(Bail),
+                Some(_) => at += 1,
+            }
+        }
+        let mut out = String::with_capacity(at - start + 16);
+        out.push_str(self.text.get(start..at).ok_or(Bail)?);
+        self.pos = at;
+        loop {
+            let run = self.pos;
+            while let Some(b) = self.byte(self.pos) {
+                if b == b'"' || b == b'\\' || b < 0x20 {
+                    break;
+                }
+                self.pos += 1;
+            }
+            out.push_str(self.text.get(run..self.pos).ok_or(Bail)?);
+            match self.byte(self.pos) {
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(Cow::Owned(out));
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    out.push(self.escape()?);
+                }
+                _ => return Err(Bail),
+            }
+        }
+    }
+
+    /// One escape, after its backslash.
+    fn escape(&mut self) -> Lexed<char> {
+        let c = self.byte(self.pos).ok_or(Bail)?;
+        self.pos += 1;
+        Ok(match c {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{C}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let unit = self.hex4()?;
+                let code = match unit {
+                    0xD800..=0xDBFF => {
+                        // serde_json refuses a lone surrogate: so does the lexer.
+                        if self.byte(self.pos) != Some(b'\\') || self.byte(self.pos + 1) != Some(b'u') {
+                            return Err(Bail);
+                        }
+                        self.pos += 2;
+                        let low = self.hex4()?;
+                        if !(0xDC00..=0xDFFF).contains(&low) {
+                            return Err(Bail);
+                        }
+                        0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
+                    }
+                    0xDC00..=0xDFFF => return Err(Bail),
+                    _ => unit,
+                };
+                char::from_u32(code).ok_or(Bail)?
+            }
+            _ => return Err(Bail),
+        })
+    }
+
+    fn hex4(&mut self) -> Lexed<u32> {
+        let digits = self.text.get(self.pos..self.pos + 4).ok_or(Bail)?;
+        if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Bail);
+        }
+        self.pos += 4;
+        u32::from_str_radix(digits, 16).map_err(|_| Bail)
+    }
+}
+
+/// Whether any byte of `word` is `"`, `\\` or below 0x20 (exact, from "Bit Twiddling Hacks").
+fn ends_run(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let quote = zero_byte(word ^ (ONES * u64::from(b'"')));
+    let backslash = zero_byte(word ^ (ONES * u64::from(b'\\')));
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    quote | backslash | control != 0
+}
+
+/// FxHash over the key's bytes: fast, and a collision only costs a trip through serde_json.
+fn hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = 0x243f_6a88_85a3_08d3 ^ bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(c);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+    }
+    for &b in chunks.remainder() {
+        h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads a whole document back into a `serde_json::Value`, the way the writers walk it.
+    fn read(text: &str) -> Lexed<serde_json::Value> {
+        fn value(lex: &mut Lexer<'_>) -> Lexed<serde_json::Value> {
+            use serde_json::Value;
+            Ok(match lex.value()? {
+                Item::Null => Value::Null,
+                Item::Bool(b) => Value::Bool(b),
+                Item::Number(n) => Value::Number(serde_json::from_str(n).map_err(|_| Bail)?),
+                Item::String(s) => Value::String(s.into_owned()),
+                Item::Object { empty } => {
+                    let mut map = serde_json::Map::new();
+                    let mut first = true;
+                    while let Some(k) = if empty { None } else { lex.key(first)? } {
+                        first = false;
+                        map.insert(k.into_owned(), value(lex)?);
+                    }
+                    Value::Object(map)
+                }
+                Item::Array { empty } => {
+                    let mut items = Vec::new();
+                    let mut first = true;
+                    while !empty && lex.more(first)? {
+                        first = false;
+                        items.push(value(lex)?);
+                    }
+                    Value::Array(items)
+                }
+            })
+        }
+        let mut lex = Lexer::new(text);
+        let v = value(&mut lex)?;
+        lex.finish()?;
+        Ok(v)
+    }
+
+    #[test]
+    fn reads_what_serde_json_reads() {
+        for text in [
+            r#" {"a" : [1, -2.5e+3, 0, true, false, null, {}, [], ""], "b\/c": "x\u00e9\ud83d\ude00\n\"\\"} "#,
+            "[[[]]]",
+            "\"plain\"",
+            "-0",
+            "1E5",
+        ] {
+            let want: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+            assert_eq!(read(text), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn gives_up_where_serde_json_refuses() {
+        for text in [
+            "",
+            "{",
+            "[1,]",
+            "{\"a\":1,}",
+            "01",
+            "1.",
+            "1e",
+            "-",
+            "+1",
+            ".5",
+            "\"a\u{1}\"",
+            "\"\\x\"",
+            "\"\\ud800\"",
+            "\"\\udc00\"",
+            "\"\\ud800\\u0041\"",
+            "\"abc",
+            "tru",
+            "nul",
+            "[1 2]",
+            "{\"a\" 1}",
+            "{1:2}",
+            "1 2",
+            "[1]]",
+        ] {
+            assert!(serde_json::from_str::<serde_json::Value>(text).is_err(), "serde_json accepts {text:?}");
+            assert_eq!(read(text), Err(Bail), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn word_scan_finds_every_end_of_run() {
+        for at in 0..8 {
+            for end in [b'"', b'\\', 0x00, 0x1F] {
+                let mut word = *b"abcdefgh";
+                word[at] = end;
+                assert!(ends_run(u64::from_le_bytes(word)), "{end:#x} at {at}");
+            }
+        }
+        for word in [*b"abcdefgh", [0x20; 8], [0xFF; 8], *b"!#[]~\x7F  ", [0x80; 8]] {
+            assert!(!ends_run(u64::from_le_bytes(word)), "{word:?}");
+        }
+        let text = r#"["0123456789abcdef\"0123456789", "0123456789abcdef\u0041", "0123456789abcdefgh"]"#;
+        let want: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        assert_eq!(read(text), Ok(want));
+    }
+
+    #[test]
+    fn duplicate_keys_are_left_to_serde_json() {
+        assert_eq!(read(r#"{"a":1,"b":2,"a":3}"#), Err(Bail));
+        assert_eq!(read(r#"{"a":1,"b":{"a":2}}"#).map(|v| v["b"]["a"].as_i64()), Ok(Some(2)), "same key, other object");
+        assert_eq!(read(r#"{"\u0061":1,"a":2}"#), Err(Bail), "compared after unescaping");
+        let many: Vec<String> = (0..2000).map(|i| format!("\"k{i}\":{i}")).collect();
+        assert_eq!(read(&format!("{{{}}}", many.join(","))), Err(Bail), "past MAX_KEYS");
+        assert!(read(r#"{"":1," ":2}"#).is_ok(), "keys whose hashes once collided");
+        let fine: Vec<String> = (0..1000).map(|i| format!("\"k{i}\":{i}")).collect();
+        assert!(read(&format!("{{{}}}", fine.join(","))).is_ok());
+    }
+
+    #[test]
+    fn depth_limit_matches_serde_json() {
+        let nest = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        let deepest = (1..200).take_while(|&n| serde_json::from_str::<serde_json::Value>(&nest(n)).is_ok()).last();
+        let deepest = deepest.unwrap_or(0);
+        assert!(deepest >= 100, "serde_json allows {deepest}");
+        assert!(read(&nest(deepest)).is_ok(), "the lexer takes what serde_json takes ({deepest} levels)");
+        assert_eq!(read(&nest(deepest + 1)), Err(Bail));
+    }
+}
