@@ -257,7 +257,7 @@ async fn read_body(session: &mut Session, cap: usize) -> Result<Option<Vec<u8>>>
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(Some(body.to_vec()))
+    Ok(Some(Vec::from(body)))
 }
 
 /// Answers with the error envelope for `e` in the request's format.

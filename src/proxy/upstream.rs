@@ -216,7 +216,7 @@ async fn read_all(client: &mut HttpSession, max: usize) -> Result<Vec<u8>, Upstr
         match client.read_response_body().await {
             Ok(Some(chunk)) if buf.len() + chunk.len() > max => return Err(UpstreamFault::TooLarge),
             Ok(Some(chunk)) => buf.extend_from_slice(&chunk),
-            Ok(None) => return Ok(buf.to_vec()),
+            Ok(None) => return Ok(Vec::from(buf)),
             Err(e) => return Err(classify(&e)),
         }
     }
