@@ -100,6 +100,8 @@ pub fn transcode(body: &[u8], format: Format) -> Result<Vec<u8>, TranscodeError>
 }
 
 #[cfg(test)]
+mod lex_tests;
+#[cfg(test)]
 mod props;
 
 #[cfg(test)]

@@ -1,0 +1,113 @@
+//! Tests of the lexer: it reads exactly what serde_json reads, and gives up where serde_json
+//! refuses or decides differently.
+use super::lex::{Bail, Item, Lexed, Lexer};
+
+/// Reads a whole document back into a `serde_json::Value`, the way the writers walk it.
+fn read(text: &str) -> Lexed<serde_json::Value> {
+    fn value(lex: &mut Lexer<'_>) -> Lexed<serde_json::Value> {
+        use serde_json::Value;
+        Ok(match lex.value()? {
+            Item::Null => Value::Null,
+            Item::Bool(b) => Value::Bool(b),
+            Item::Number(n) => Value::Number(serde_json::from_str(n).map_err(|_| Bail)?),
+            Item::String(s) => Value::String(s.into_owned()),
+            Item::Object { empty } => {
+                let mut map = serde_json::Map::new();
+                let mut first = true;
+                while let Some(k) = if empty { None } else { lex.key(first)? } {
+                    first = false;
+                    map.insert(k.into_owned(), value(lex)?);
+                }
+                Value::Object(map)
+            }
+            Item::Array { empty } => {
+                let mut items = Vec::new();
+                let mut first = true;
+                while !empty && lex.more(first)? {
+                    first = false;
+                    items.push(value(lex)?);
+                }
+                Value::Array(items)
+            }
+        })
+    }
+    let mut lex = Lexer::new(text);
+    let v = value(&mut lex)?;
+    lex.finish()?;
+    Ok(v)
+}
+
+#[test]
+fn reads_what_serde_json_reads() {
+    for text in [
+        r#" {"a" : [1, -2.5e+3, 0, true, false, null, {}, [], ""], "b\/c": "x\u00e9\ud83d\ude00\n\"\\"} "#,
+        "[[[]]]",
+        "\"plain\"",
+        "-0",
+        "1E5",
+    ] {
+        let want: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        assert_eq!(read(text), Ok(want), "{text}");
+    }
+}
+
+#[test]
+fn gives_up_where_serde_json_refuses() {
+    for text in [
+        "",
+        "{",
+        "[1,]",
+        "{\"a\":1,}",
+        "01",
+        "1.",
+        "1e",
+        "-",
+        "+1",
+        ".5",
+        "\"a\u{1}\"",
+        "\"\\x\"",
+        "\"\\ud800\"",
+        "\"\\udc00\"",
+        "\"\\ud800\\u0041\"",
+        "\"abc",
+        "tru",
+        "nul",
+        "[1 2]",
+        "{\"a\" 1}",
+        "{1:2}",
+        "1 2",
+        "[1]]",
+    ] {
+        assert!(serde_json::from_str::<serde_json::Value>(text).is_err(), "serde_json accepts {text:?}");
+        assert_eq!(read(text), Err(Bail), "{text:?}");
+    }
+}
+
+#[test]
+fn escapes_after_long_plain_runs() {
+    let text = r#"["0123456789abcdef\"0123456789", "0123456789abcdef\u0041", "0123456789abcdefgh"]"#;
+    let want: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    assert_eq!(read(text), Ok(want));
+}
+
+#[test]
+fn duplicate_keys_are_left_to_serde_json() {
+    assert_eq!(read(r#"{"a":1,"b":2,"a":3}"#), Err(Bail));
+    assert_eq!(read(r#"{"a":1,"b":{"a":2}}"#).map(|v| v["b"]["a"].as_i64()), Ok(Some(2)), "same key, other object");
+    assert_eq!(read(r#"{"\u0061":1,"a":2}"#), Err(Bail), "compared after unescaping");
+    let many: Vec<String> = (0..2000).map(|i| format!("\"k{i}\":{i}")).collect();
+    assert_eq!(read(&format!("{{{}}}", many.join(","))), Err(Bail), "past MAX_KEYS");
+    assert!(read(r#"{"":1," ":2}"#).is_ok(), "keys whose hashes once collided");
+    let fine: Vec<String> = (0..1000).map(|i| format!("\"k{i}\":{i}")).collect();
+    assert!(read(&format!("{{{}}}", fine.join(","))).is_ok());
+}
+
+#[test]
+fn depth_limit_matches_serde_json() {
+    let nest = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+    let deepest = (1..200).take_while(|&n| serde_json::from_str::<serde_json::Value>(&nest(n)).is_ok()).last();
+    let deepest = deepest.unwrap_or(0);
+    assert!(deepest >= 100, "serde_json allows {deepest}");
+    assert!(read(&nest(deepest)).is_ok(), "the lexer takes what serde_json takes ({deepest} levels)");
+    assert_eq!(read(&nest(deepest + 1)), Err(Bail));
+}
