@@ -9,6 +9,7 @@ pub mod demo;
 pub mod envelope;
 pub mod form;
 pub mod format;
+pub mod framing;
 pub mod metrics;
 pub mod plan;
 pub mod proxy;

@@ -8,6 +8,7 @@
 //! access-log line. No URI ever reaches a log line, so a key in a query string cannot leak.
 
 mod admin;
+mod client;
 mod gateway;
 mod reload;
 mod respond;

@@ -1,6 +1,7 @@
 //! Owns the state shared by all requests: the swappable runtime (config and keys), quotas,
-//! metrics and the pooled upstream connector.
+//! metrics and the pool of upstream connections.
 
+use super::client::Pool;
 use crate::auth::KeyStore;
 use crate::config::Config;
 use crate::config::OnRedisError;
@@ -9,7 +10,6 @@ use crate::quota::guard::{system_monotonic, AuthGuard};
 use crate::quota::redis::{QuotaStoreError, RedisQuota};
 use crate::quota::Quotas;
 use arc_swap::ArcSwap;
-use pingora::connectors::http::Connector;
 use pingora::connectors::ConnectorOptions;
 use pingora::upstreams::peer::HttpPeer;
 use std::net::SocketAddr;
@@ -35,7 +35,7 @@ pub struct Shared {
     pub quotas: Quotas,
     pub metrics: Metrics,
     pub registry: prometheus::Registry,
-    pub connector: Connector,
+    pub upstream: Pool,
     /// Unix seconds of the last upstream answer (any status), for `/readyz`.
     pub upstream_seen: AtomicU64,
     pub guard: Option<AuthGuard>,
@@ -98,7 +98,6 @@ pub fn shared(config: Config) -> Result<Arc<Shared>, String> {
     let mut options = ConnectorOptions::new(128);
     // The CA file is read once here: changing it takes a restart or upgrade.
     options.ca_file = config.upstream.ca_file.as_ref().map(|p| p.display().to_string());
-    let connector = Connector::new(Some(options));
     let guard = config.auth_guard.map(|g| AuthGuard::new(g, system_monotonic()));
     let rt = runtime(config, None)?;
     metrics.keys_loaded.set(i64::try_from(rt.store.len()).unwrap_or(i64::MAX));
@@ -107,7 +106,7 @@ pub fn shared(config: Config) -> Result<Arc<Shared>, String> {
         quotas: Quotas::new(),
         metrics,
         registry,
-        connector,
+        upstream: Pool::new(options),
         upstream_seen: AtomicU64::new(0),
         guard,
         redis_logged: AtomicU64::new(0),

@@ -45,11 +45,13 @@ pub struct Lexer<'a> {
     /// Per open object: where its keys start in `keys`, and a 256-bit filter of their hashes
     /// that spares the scan of `keys` for almost every new key.
     frames: Vec<(usize, [u64; 4])>,
+    /// Hash of the key [`Lexer::key`] returned last, for writers that cache per-key output.
+    key_hash: u64,
 }
 
 impl<'a> Lexer<'a> {
     pub fn new(text: &'a str) -> Self {
-        Lexer { text, pos: 0, depth: 0, keys: Vec::new(), frames: Vec::new() }
+        Lexer { text, pos: 0, depth: 0, keys: Vec::new(), frames: Vec::new(), key_hash: 0 }
     }
 
     fn byte(&self, at: usize) -> Option<u8> {
@@ -57,11 +59,18 @@ impl<'a> Lexer<'a> {
     }
 
     fn skip_ws(&mut self) -> Option<u8> {
+        const EIGHT_SPACES: &[u8] = b"        ";
         let bytes = self.text.as_bytes();
         let mut at = self.pos;
         let next = loop {
             match bytes.get(at) {
-                Some(b' ' | b'\n' | b'\r' | b'\t') => at += 1,
+                Some(b' ' | b'\n' | b'\r' | b'\t') => {
+                    at += 1;
+                    // Pretty-printed bodies indent with runs of spaces: take them eight at once.
+                    while bytes.get(at..at + 8) == Some(EIGHT_SPACES) {
+                        at += 8;
+                    }
+                }
                 other => break other.copied(),
             }
         };
@@ -101,6 +110,11 @@ impl<'a> Lexer<'a> {
         }
         self.depth += 1;
         Ok(false)
+    }
+
+    /// Hash of the key the last [`Lexer::key`] call returned: equal keys, equal hashes.
+    pub fn key_hash(&self) -> u64 {
+        self.key_hash
     }
 
     /// The next key of the object being read, or `None` at its end. `first` is true for the
@@ -164,6 +178,7 @@ impl<'a> Lexer<'a> {
     /// up, since serde_json keeps the last value at the first key's place.
     fn remember(&mut self, key: &str, at: usize) -> Lexed<()> {
         let hash = hash(key.as_bytes());
+        self.key_hash = hash;
         let (start, filter) = self.frames.last_mut().ok_or(Bail)?;
         let bit = (hash >> 56) as usize;
         let (word, mask) = (bit / 64, 1u64 << (bit % 64));
@@ -334,8 +349,12 @@ fn hash(bytes: &[u8]) -> u64 {
         word.copy_from_slice(c);
         h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
     }
-    for &b in chunks.remainder() {
-        h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        // The tail as one zero-padded word: one multiply instead of one per byte (the length,
+        // mixed in first, keeps "a" and "a\0" apart).
+        let word = rest.iter().rev().fold(0u64, |w, &b| (w << 8) | u64::from(b));
+        h = (h.rotate_left(5) ^ word).wrapping_mul(K);
     }
     h
 }

@@ -8,6 +8,7 @@
 
 use super::lex::{Item, Lexed, Lexer};
 use super::singular::singular;
+use std::rc::Rc;
 
 const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n";
 
@@ -40,68 +41,136 @@ pub fn to_xml(value: &serde_json::Value) -> Result<String, super::TranscodeError
 /// Writes JSON `text` as a LiveAgent XML document. A top-level `{"response": …}` object
 /// supplies the root's content; any other top-level value is wrapped whole in `<response>`.
 pub(super) fn document(text: &str) -> Lexed<String> {
-    let mut out = String::with_capacity(text.len() + text.len() / 4 + 64);
-    out.push_str(DECLARATION);
-    let root = Tag::named("response".to_string());
+    let mut w = Writer { out: String::with_capacity(text.len() + text.len() / 4 + 64), tags: Tags::default() };
+    w.out.push_str(DECLARATION);
+    let root = Written::new(&Tag::named("response".to_string()), 0);
     // LiveAgent's envelope, known only once its one key has been read: write it, and start
     // again wrapping the whole value if another key follows.
     let mut lex = Lexer::new(text);
     if lex.value()? == (Item::Object { empty: false }) && lex.key(true)?.as_deref() == Some("response") {
         let content = lex.value()?;
-        element(&mut lex, &mut out, &root, content, 0, "response")?;
+        element(&mut lex, &mut w, &root, content, 0, "response")?;
         if lex.key(false)?.is_none() {
             lex.finish()?;
-            return Ok(out);
+            return Ok(w.out);
         }
     }
-    out.truncate(DECLARATION.len());
+    w.out.truncate(DECLARATION.len());
     let mut lex = Lexer::new(text);
     let whole = lex.value()?;
-    element(&mut lex, &mut out, &root, whole, 0, "response")?;
+    element(&mut lex, &mut w, &root, whole, 0, "response")?;
     lex.finish()?;
-    Ok(out)
+    Ok(w.out)
+}
+
+struct Writer {
+    out: String,
+    tags: Tags,
+}
+
+/// What is written for one element name at one depth, built once and then copied whole.
+struct Written {
+    /// Indentation and start tag.
+    open: String,
+    /// Indentation and empty-element tag, with its line end.
+    empty: String,
+    /// End tag and line end; indentation, where needed, is written before it.
+    close: String,
+}
+
+impl Written {
+    fn new(tag: &Tag<'_>, depth: usize) -> Self {
+        let mut start = String::new();
+        indent(&mut start, depth);
+        open(&mut start, tag);
+        let mut empty = start.clone();
+        empty.pop();
+        empty.push_str("/>\n");
+        Written { open: start, empty, close: format!("</{}>\n", tag.name) }
+    }
+}
+
+const SLOTS: usize = 64;
+
+/// Tags of recently seen keys by key hash and depth. A list repeats the same keys in every
+/// item, so nearly every key is found here and skips the name check and the tag building.
+struct Tags {
+    slots: [Option<Slot>; SLOTS],
+}
+
+/// Key hash, depth, the key itself, and its tags.
+type Slot = (u64, usize, Box<str>, Rc<Written>);
+
+impl Default for Tags {
+    fn default() -> Self {
+        Tags { slots: std::array::from_fn(|_| None) }
+    }
+}
+
+impl Tags {
+    fn get(&mut self, key: &str, hash: u64, depth: usize) -> Rc<Written> {
+        let slot = &mut self.slots[(hash as usize ^ depth) % SLOTS];
+        if let Some((h, d, k, written)) = slot {
+            if *h == hash && *d == depth && **k == *key {
+                return Rc::clone(written);
+            }
+        }
+        let written = Rc::new(Written::new(&Tag::for_key(key), depth));
+        *slot = Some((hash, depth, key.into(), Rc::clone(&written)));
+        written
+    }
 }
 
 /// Writes `item` (already read) and, for an object or array, everything inside it.
-fn element(lex: &mut Lexer<'_>, out: &mut String, tag: &Tag<'_>, item: Item<'_>, depth: usize, list_key: &str) -> Lexed<()> {
-    indent(out, depth);
-    open(out, tag);
+fn element(lex: &mut Lexer<'_>, w: &mut Writer, tag: &Written, item: Item<'_>, depth: usize, list_key: &str) -> Lexed<()> {
     match item {
         Item::Null | Item::Object { empty: true } | Item::Array { empty: true } => {
-            out.pop();
-            out.push_str("/>\n");
+            w.out.push_str(&tag.empty);
             return Ok(());
         }
-        Item::Bool(b) => out.push_str(if b { "true" } else { "false" }),
-        Item::Number(n) if super::verbatim_integer(n) => out.push_str(n),
-        Item::Number(n) => out.push_str(&super::number(n)?.to_string()),
-        Item::String(s) => escape_into(out, &s),
+        Item::Bool(b) => {
+            w.out.push_str(&tag.open);
+            w.out.push_str(if b { "true" } else { "false" });
+        }
+        Item::Number(n) => {
+            w.out.push_str(&tag.open);
+            if super::verbatim_integer(n) {
+                w.out.push_str(n);
+            } else {
+                w.out.push_str(&super::number(n)?.to_string());
+            }
+        }
+        Item::String(s) => {
+            w.out.push_str(&tag.open);
+            escape_into(&mut w.out, &s);
+        }
         Item::Object { empty: false } => {
-            out.push('\n');
+            w.out.push_str(&tag.open);
+            w.out.push('\n');
             let mut first = true;
             while let Some(key) = lex.key(first)? {
                 first = false;
+                let member = w.tags.get(&key, lex.key_hash(), depth + 1);
                 let value = lex.value()?;
-                element(lex, out, &Tag::for_key(&key), value, depth + 1, &key)?;
+                element(lex, w, &member, value, depth + 1, &key)?;
             }
-            indent(out, depth);
+            indent(&mut w.out, depth);
         }
         Item::Array { empty: false } => {
-            out.push('\n');
-            let item_tag = Tag::named(singular(list_key));
+            w.out.push_str(&tag.open);
+            w.out.push('\n');
+            let item_tag = Written::new(&Tag::named(singular(list_key)), depth + 1);
             let mut first = true;
             while lex.more(first)? {
                 first = false;
                 let value = lex.value()?;
                 // An array directly inside an array has no key of its own: its items are `item`.
-                element(lex, out, &item_tag, value, depth + 1, "")?;
+                element(lex, w, &item_tag, value, depth + 1, "")?;
             }
-            indent(out, depth);
+            indent(&mut w.out, depth);
         }
     }
-    out.push_str("</");
-    out.push_str(&tag.name);
-    out.push_str(">\n");
+    w.out.push_str(&tag.close);
     Ok(())
 }
 
@@ -120,15 +189,25 @@ fn indent(out: &mut String, depth: usize) {
     super::spaces(out, depth);
 }
 
+/// Bytes that need no attention in XML text: almost all text is only these, so it is checked
+/// a byte at a time before any character loop. 0xEF leads U+FFFE and U+FFFF, which XML forbids,
+/// so text with it takes the character loop.
+const PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = matches!(b, b'\t' | b'\n' | b' ' | b'!' | b'#'..=b'%' | b'('..=b';' | b'=' | b'?'..=b'~') || (b >= 0x80 && b != 0xEF);
+        i += 1;
+    }
+    table
+};
+
 /// Escapes like PHP 8.1 `htmlspecialchars` (what LiveAgent's encoder calls), keeps `\r` as a
 /// reference so parsers do not normalise it away, and replaces what XML 1.0 cannot carry.
 fn escape_into(out: &mut String, text: &str) {
-    // Almost all text is plain: check bytes first. 0xEF leads U+FFFE and U+FFFF, which XML
-    // forbids, so text with it takes the character loop.
-    let plain_byte =
-        |b: u8| matches!(b, b'\t' | b'\n' | b' ' | b'!' | b'#'..=b'%' | b'('..=b';' | b'=' | b'?'..=b'~') || (b >= 0x80 && b != 0xEF);
     let plain = |c: char| !matches!(c, '&' | '<' | '>' | '"' | '\'' | '\r') && xml_char(c);
-    if text.bytes().all(plain_byte) || text.chars().all(plain) {
+    if text.bytes().all(|b| PLAIN[usize::from(b)]) || text.chars().all(plain) {
         out.push_str(text);
         return;
     }

@@ -13,5 +13,6 @@ mod observability;
 mod passthrough;
 mod quotas;
 mod tls;
+mod upstream_http;
 mod util;
 mod yaml11;

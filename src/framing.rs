@@ -1,0 +1,255 @@
+//! Owns the framing of an HTTP/1.1 response body (RFC 9112 §6.3): where it ends, and the
+//! decoding of chunked transfer coding. Bytes in, body pieces out; no I/O.
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use http::{HeaderName, HeaderValue};
+
+/// Longest chunk-size or trailer line accepted.
+const MAX_LINE: usize = 4096;
+
+/// How the end of a response body is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body: a 1xx, 204 or 304 status, or the answer to HEAD.
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Ends when the server closes the connection, which then cannot be reused.
+    UntilClose,
+}
+
+/// The body is framed inconsistently (conflicting lengths, a bad chunk); the response is
+/// invalid and its connection unusable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed;
+
+impl Framing {
+    pub fn for_response(status: u16, head_request: bool, headers: &[(HeaderName, HeaderValue)]) -> Result<Framing, Malformed> {
+        if head_request || (100..200).contains(&status) || status == 204 || status == 304 {
+            return Ok(Framing::Empty);
+        }
+        let mut coding = None;
+        let mut length = None;
+        for (name, value) in headers {
+            if name == TRANSFER_ENCODING {
+                coding = Some(value.as_bytes());
+            } else if name == CONTENT_LENGTH {
+                for part in value.as_bytes().split(|&b| b == b',') {
+                    let n = content_length(part.trim_ascii()).ok_or(Malformed)?;
+                    // Repeated lengths must agree (RFC 9110 §8.6).
+                    if length.is_some_and(|l| l != n) {
+                        return Err(Malformed);
+                    }
+                    length = Some(n);
+                }
+            }
+        }
+        // Transfer-Encoding overrides Content-Length; the last coding must be chunked, or
+        // the body runs to the end of the connection (RFC 9112 §6.3).
+        Ok(match (coding, length) {
+            (Some(codings), _) => {
+                let last = codings.rsplit(|&b| b == b',').next().map(<[u8]>::trim_ascii);
+                if last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")) {
+                    Framing::Chunked
+                } else {
+                    Framing::UntilClose
+                }
+            }
+            (None, Some(n)) => Framing::Length(n),
+            (None, None) => Framing::UntilClose,
+        })
+    }
+}
+
+fn content_length(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Length(u64),
+    ChunkSize,
+    ChunkData(u64),
+    ChunkEnd,
+    Trailers,
+    UntilClose,
+    Done,
+}
+
+/// Where reading a body is.
+#[derive(Debug)]
+pub struct Body {
+    state: State,
+    until_close: bool,
+}
+
+impl Body {
+    pub fn new(framing: Framing) -> Self {
+        let state = match framing {
+            Framing::Empty | Framing::Length(0) => State::Done,
+            Framing::Length(n) => State::Length(n),
+            Framing::Chunked => State::ChunkSize,
+            Framing::UntilClose => State::UntilClose,
+        };
+        Body { state, until_close: framing == Framing::UntilClose }
+    }
+
+    /// Takes the next piece of body from `buf`. `None` when the body is done (see
+    /// [`Body::done`]) or `buf` holds too little to go on.
+    pub fn next(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, Malformed> {
+        loop {
+            match self.state {
+                State::Done => return Ok(None),
+                State::Length(n) | State::ChunkData(n) => {
+                    if buf.is_empty() {
+                        return Ok(None);
+                    }
+                    let take = usize::try_from(n).unwrap_or(usize::MAX).min(buf.len());
+                    let left = n - take as u64;
+                    self.state = match self.state {
+                        State::Length(_) if left == 0 => State::Done,
+                        State::Length(_) => State::Length(left),
+                        _ if left == 0 => State::ChunkEnd,
+                        _ => State::ChunkData(left),
+                    };
+                    return Ok(Some(buf.split_to(take).freeze()));
+                }
+                State::UntilClose => return Ok((!buf.is_empty()).then(|| buf.split().freeze())),
+                State::ChunkSize => match httparse::parse_chunk_size(buf) {
+                    Ok(httparse::Status::Complete((used, size))) => {
+                        buf.advance(used);
+                        self.state = if size == 0 { State::Trailers } else { State::ChunkData(size) };
+                    }
+                    Ok(httparse::Status::Partial) if buf.len() < MAX_LINE => return Ok(None),
+                    _ => return Err(Malformed),
+                },
+                State::ChunkEnd => {
+                    if buf.len() < 2 {
+                        return Ok(None);
+                    }
+                    if !buf.starts_with(b"\r\n") {
+                        return Err(Malformed);
+                    }
+                    buf.advance(2);
+                    self.state = State::ChunkSize;
+                }
+                State::Trailers => {
+                    // Trailer fields are dropped: the gateway answers with its own framing.
+                    match buf.windows(2).position(|w| w == b"\r\n") {
+                        Some(0) => {
+                            buf.advance(2);
+                            self.state = State::Done;
+                        }
+                        Some(line) if line < MAX_LINE => buf.advance(line + 2),
+                        None if buf.len() < MAX_LINE => return Ok(None),
+                        _ => return Err(Malformed),
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Bytes of body still to come when its length is known.
+    pub fn length_left(&self) -> Option<u64> {
+        match self.state {
+            State::Length(n) => Some(n),
+            State::Done if !self.until_close => Some(0),
+            _ => None,
+        }
+    }
+
+    /// The connection ended: the body is complete only if it runs until close.
+    pub fn at_eof(&mut self) -> Result<(), Malformed> {
+        if self.state == State::UntilClose {
+            self.state = State::Done;
+            Ok(())
+        } else {
+            Err(Malformed)
+        }
+    }
+
+    /// Whether the connection may carry another request: the body was read to its end, and
+    /// that end was not the connection's.
+    pub fn reusable(&self) -> bool {
+        self.done() && !self.until_close
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(list: &[(&str, &str)]) -> Vec<(HeaderName, HeaderValue)> {
+        list.iter().map(|(n, v)| (HeaderName::from_bytes(n.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap())).collect()
+    }
+
+    /// Feeds `wire` to a body `step` bytes at a time; the body, or the first error.
+    fn decode(framing: Framing, wire: &[u8], step: usize) -> Result<(Vec<u8>, bool), Malformed> {
+        let mut body = Body::new(framing);
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for piece in wire.chunks(step.max(1)) {
+            buf.extend_from_slice(piece);
+            while let Some(b) = body.next(&mut buf)? {
+                out.extend_from_slice(&b);
+            }
+        }
+        if !body.done() {
+            body.at_eof()?;
+        }
+        Ok((out, body.reusable() && buf.is_empty()))
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        let f = |status, head, h: &[(&str, &str)]| Framing::for_response(status, head, &headers(h));
+        assert_eq!(f(200, false, &[("content-length", "12")]), Ok(Framing::Length(12)));
+        assert_eq!(f(200, false, &[("content-length", "12, 12")]), Ok(Framing::Length(12)));
+        assert_eq!(f(200, false, &[("content-length", "12"), ("content-length", "13")]), Err(Malformed));
+        assert_eq!(f(200, false, &[("content-length", "-1")]), Err(Malformed));
+        assert_eq!(f(200, false, &[("content-length", "99999999999999999999999")]), Err(Malformed));
+        assert_eq!(f(200, false, &[("transfer-encoding", "gzip, Chunked"), ("content-length", "3")]), Ok(Framing::Chunked));
+        assert_eq!(f(200, false, &[("transfer-encoding", "gzip")]), Ok(Framing::UntilClose));
+        assert_eq!(f(200, false, &[]), Ok(Framing::UntilClose));
+        assert_eq!(f(204, false, &[("content-length", "3")]), Ok(Framing::Empty));
+        assert_eq!(f(304, false, &[]), Ok(Framing::Empty));
+        assert_eq!(f(200, true, &[("content-length", "3")]), Ok(Framing::Empty));
+    }
+
+    #[test]
+    fn every_split_of_the_input_gives_the_same_body() {
+        let chunked = b"5;ext=1\r\nhello\r\n1\r\n \r\nB\r\nworld, etc.\r\n0\r\nX-Trailer: 1\r\n\r\n";
+        for step in 1..chunked.len() + 1 {
+            assert_eq!(decode(Framing::Chunked, chunked, step), Ok((b"hello world, etc.".to_vec(), true)), "step {step}");
+            assert_eq!(decode(Framing::Length(5), b"hello", step), Ok((b"hello".to_vec(), true)));
+            assert_eq!(decode(Framing::UntilClose, b"hello", step), Ok((b"hello".to_vec(), false)));
+        }
+    }
+
+    #[test]
+    fn bad_or_short_bodies_are_malformed() {
+        assert_eq!(decode(Framing::Chunked, b"zz\r\nhello\r\n0\r\n\r\n", 64), Err(Malformed));
+        assert_eq!(decode(Framing::Chunked, b"5\r\nhelloXX0\r\n\r\n", 64), Err(Malformed));
+        assert_eq!(decode(Framing::Chunked, b"5\r\nhel", 64), Err(Malformed));
+        assert_eq!(decode(Framing::Length(10), b"hello", 64), Err(Malformed));
+        assert_eq!(decode(Framing::Chunked, &[b'1'; MAX_LINE + 1], 64), Err(Malformed));
+    }
+
+    #[test]
+    fn bytes_after_the_body_are_left_in_the_buffer() {
+        let mut body = Body::new(Framing::Length(3));
+        let mut buf = BytesMut::from(&b"abcHTTP/1.1"[..]);
+        assert_eq!(body.next(&mut buf), Ok(Some(Bytes::from_static(b"abc"))));
+        assert_eq!(body.next(&mut buf), Ok(None));
+        assert!(body.done());
+        assert_eq!(&buf[..], b"HTTP/1.1");
+    }
+}

@@ -1,0 +1,316 @@
+//! Owns the HTTP/1.1 client that calls LiveAgent: its connection pool, writing a request,
+//! reading a response head and framing its body. pingora's connector still makes each TCP or
+//! TLS connection.
+//!
+//! Not pingora's `Connector`: per request it builds two header maps, checks every reused
+//! socket with a `getpeername` call, and spawns a task to watch each connection it pools. At
+//! the gateway's request sizes that was the largest share of its own CPU (BENCHMARKS.md).
+
+use crate::framing::{Body, Framing};
+use crate::shape::UpstreamFault;
+use bytes::{Buf, Bytes, BytesMut};
+use http::{HeaderName, HeaderValue};
+use pingora::connectors::{ConnectorOptions, TransportConnector};
+use pingora::protocols::Stream;
+use pingora::upstreams::peer::{HttpPeer, Peer};
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
+
+/// Most header fields accepted in one response head.
+const MAX_HEADERS: usize = 128;
+/// Largest response head accepted.
+const MAX_HEAD: usize = 64 * 1024;
+/// Informational (1xx) answers skipped before the real one.
+const MAX_INFORMATIONAL: usize = 4;
+/// Room made for each read of a body.
+const BODY_READ: usize = 64 * 1024;
+/// How long a pooled connection may wait for its next request.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why an exchange failed, and whether trying again on a new connection is safe: only when
+/// a pooled connection turned out closed before any byte of an answer came back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failure {
+    pub fault: UpstreamFault,
+    pub retry: bool,
+}
+
+impl Failure {
+    fn new(fault: UpstreamFault) -> Self {
+        Failure { fault, retry: false }
+    }
+}
+
+struct Idle {
+    stream: Stream,
+    peer: u64,
+    since: Instant,
+}
+
+/// Keep-alive connections to LiveAgent, most recently used first out.
+pub struct Pool {
+    transport: TransportConnector,
+    idle: Mutex<VecDeque<Idle>>,
+    max_idle: usize,
+}
+
+impl Pool {
+    pub fn new(options: ConnectorOptions) -> Self {
+        let max_idle = options.keepalive_pool_size;
+        Pool { transport: TransportConnector::new(Some(options)), idle: Mutex::new(VecDeque::new()), max_idle }
+    }
+
+    /// A pooled connection to `peer` that is still open, else a new one; true when pooled.
+    async fn connect(&self, peer: &HttpPeer, key: u64) -> Result<(Stream, bool), Failure> {
+        while let Some(mut stream) = self.take(key) {
+            if still_open(&mut stream) {
+                return Ok((stream, true));
+            }
+        }
+        let stream = self.transport.new_stream(peer).await.map_err(|e| Failure::new(classify(&e)))?;
+        Ok((stream, false))
+    }
+
+    fn take(&self, key: u64) -> Option<Stream> {
+        let mut idle = self.idle.lock().ok()?;
+        // Newest first: the one least likely to have been closed by the server meanwhile.
+        // Older ones of the same peer stay; those of another peer (before a reload) go.
+        while let Some(entry) = idle.pop_back() {
+            if entry.peer == key && entry.since.elapsed() < IDLE_TIMEOUT {
+                return Some(entry.stream);
+            }
+        }
+        None
+    }
+
+    fn put(&self, stream: Stream, key: u64) {
+        let Ok(mut idle) = self.idle.lock() else { return };
+        let now = Instant::now();
+        // The oldest are at the front: drop the expired and, when full, the oldest of all.
+        while idle.front().is_some_and(|e| now.duration_since(e.since) >= IDLE_TIMEOUT) || idle.len() >= self.max_idle.max(1) {
+            idle.pop_front();
+        }
+        idle.push_back(Idle { stream, peer: key, since: now });
+    }
+
+    /// Sends one request (`head` ends with its blank line) and reads the response head. A
+    /// pooled connection found closed before any answer is retried once on a new connection.
+    pub async fn exchange(
+        &self,
+        peer: &HttpPeer,
+        head: &[u8],
+        body: &[u8],
+        head_request: bool,
+        timeout: Duration,
+    ) -> Result<Response, Failure> {
+        let key = peer.reuse_hash();
+        let mut failure = Failure::new(UpstreamFault::Connect);
+        for attempt in 0..2 {
+            let (stream, pooled) = self.connect(peer, key).await?;
+            match attempt_once(stream, head, body, head_request, timeout).await {
+                Ok(mut response) => {
+                    response.key = key;
+                    return Ok(response);
+                }
+                Err(f) if f.retry && pooled && attempt == 0 => failure = f,
+                Err(f) => return Err(Failure { retry: false, ..f }),
+            }
+        }
+        Err(failure)
+    }
+
+    /// Returns the connection of a fully read response to the pool, when it can be reused.
+    pub fn release(&self, response: Response) {
+        if response.body.reusable() && response.keep_alive && response.buf.is_empty() {
+            self.put(response.stream, response.key);
+        }
+    }
+}
+
+async fn attempt_once(mut stream: Stream, head: &[u8], body: &[u8], head_request: bool, timeout: Duration) -> Result<Response, Failure> {
+    let closed = Failure { fault: UpstreamFault::Connect, retry: true };
+    let write = async {
+        stream.write_all(head).await?;
+        if !body.is_empty() {
+            stream.write_all(body).await?;
+        }
+        stream.flush().await
+    };
+    match tokio::time::timeout(timeout, write).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return Err(closed),
+        Err(_) => return Err(Failure::new(UpstreamFault::Timeout)),
+    }
+    let mut buf = BytesMut::with_capacity(4096);
+    for _ in 0..=MAX_INFORMATIONAL {
+        let head = read_head(&mut stream, &mut buf, timeout).await?;
+        if (100..200).contains(&head.status) && head.status != 101 {
+            continue;
+        }
+        let framing =
+            Framing::for_response(head.status, head_request, &head.headers).map_err(|_| Failure::new(UpstreamFault::InvalidResponse))?;
+        return Ok(Response {
+            status: head.status,
+            headers: head.headers,
+            keep_alive: head.keep_alive,
+            body: Body::new(framing),
+            stream,
+            buf,
+            timeout,
+            key: 0,
+        });
+    }
+    Err(Failure::new(UpstreamFault::InvalidResponse))
+}
+
+struct Head {
+    status: u16,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    keep_alive: bool,
+}
+
+/// Reads until `buf` starts with a whole response head, and takes it off `buf`.
+async fn read_head(stream: &mut Stream, buf: &mut BytesMut, timeout: Duration) -> Result<Head, Failure> {
+    let first = buf.is_empty();
+    loop {
+        if !buf.is_empty() {
+            let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut parsed = httparse::Response::new(&mut fields);
+            match parsed.parse(buf) {
+                Ok(httparse::Status::Complete(len)) => {
+                    let head = head_of(&parsed)?;
+                    buf.advance(len);
+                    return Ok(head);
+                }
+                Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {}
+                _ => return Err(Failure::new(UpstreamFault::InvalidResponse)),
+            }
+        }
+        let got_nothing = first && buf.is_empty();
+        match read_more(stream, buf, 4096, timeout).await {
+            Ok(0) if got_nothing => return Err(Failure { fault: UpstreamFault::Connect, retry: true }),
+            Ok(0) => return Err(Failure::new(UpstreamFault::InvalidResponse)),
+            Ok(_) => {}
+            Err(f) if got_nothing && f.fault == UpstreamFault::Connect => return Err(Failure { retry: true, ..f }),
+            Err(f) => return Err(f),
+        }
+    }
+}
+
+fn head_of(parsed: &httparse::Response<'_, '_>) -> Result<Head, Failure> {
+    let invalid = Failure::new(UpstreamFault::InvalidResponse);
+    let status = parsed.code.ok_or(invalid)?;
+    let mut keep_alive = parsed.version == Some(1);
+    let mut headers = Vec::with_capacity(parsed.headers.len());
+    for field in parsed.headers.iter() {
+        let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| invalid)?;
+        let value = HeaderValue::from_bytes(field.value).map_err(|_| invalid)?;
+        if name == http::header::CONNECTION && has_token(field.value, b"close") {
+            keep_alive = false;
+        }
+        headers.push((name, value));
+    }
+    Ok(Head { status, headers, keep_alive })
+}
+
+/// Whether a comma-separated header value lists `token` (case-insensitive).
+pub(super) fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+/// Reads what is available into `buf` (room for `want` bytes at least), waiting at most
+/// `timeout`; 0 at end of stream.
+async fn read_more(stream: &mut Stream, buf: &mut BytesMut, want: usize, timeout: Duration) -> Result<usize, Failure> {
+    buf.reserve(want);
+    match tokio::time::timeout(timeout, stream.read_buf(buf)).await {
+        Ok(Ok(n)) => Ok(n),
+        Ok(Err(_)) => Err(Failure::new(UpstreamFault::Connect)),
+        Err(_) => Err(Failure::new(UpstreamFault::Timeout)),
+    }
+}
+
+/// Whether a pooled connection can take a request: nothing must be readable on it. Readable
+/// means the server closed it or sent bytes nobody asked for; either way it is not reused.
+fn still_open(stream: &mut Stream) -> bool {
+    let mut byte = [0u8; 1];
+    let mut probe = ReadBuf::new(&mut byte);
+    let mut cx = Context::from_waker(Waker::noop());
+    matches!(Pin::new(stream).poll_read(&mut cx, &mut probe), Poll::Pending)
+}
+
+fn classify(e: &pingora::Error) -> UpstreamFault {
+    use pingora::ErrorType;
+    match e.etype() {
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout => UpstreamFault::Timeout,
+        _ => UpstreamFault::Connect,
+    }
+}
+
+/// A response whose head has been read; its body is read with [`Response::chunk`].
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    keep_alive: bool,
+    body: Body,
+    stream: Stream,
+    /// Bytes read past what has been handed out.
+    buf: BytesMut,
+    timeout: Duration,
+    key: u64,
+}
+
+impl Response {
+    pub fn header(&self, name: &HeaderName) -> Option<&HeaderValue> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// The next piece of the body, or `None` after its end.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, UpstreamFault> {
+        loop {
+            match self.body.next(&mut self.buf) {
+                Ok(Some(piece)) => return Ok(Some(piece)),
+                Ok(None) if self.body.done() => return Ok(None),
+                Ok(None) => {}
+                Err(_) => return Err(UpstreamFault::InvalidResponse),
+            }
+            match read_more(&mut self.stream, &mut self.buf, BODY_READ, self.timeout).await {
+                Ok(0) => return self.body.at_eof().map(|()| None).map_err(|_| UpstreamFault::Connect),
+                Ok(_) => {}
+                Err(f) => return Err(f.fault),
+            }
+        }
+    }
+
+    /// The whole body, up to `max` bytes. A body of known length is read into one buffer
+    /// of its size, so it is never copied.
+    pub async fn read_all(&mut self, max: usize) -> Result<Bytes, UpstreamFault> {
+        if let Some(left) = self.body.length_left() {
+            let left = usize::try_from(left).ok().filter(|&n| n <= max).ok_or(UpstreamFault::TooLarge)?;
+            while self.buf.len() < left {
+                let want = left - self.buf.len();
+                if read_more(&mut self.stream, &mut self.buf, want, self.timeout).await.map_err(|f| f.fault)? == 0 {
+                    return Err(UpstreamFault::Connect);
+                }
+            }
+        }
+        let mut all = BytesMut::new();
+        let mut first = None;
+        while let Some(piece) = self.chunk().await? {
+            if all.len() + first.as_ref().map_or(0, Bytes::len) + piece.len() > max {
+                return Err(UpstreamFault::TooLarge);
+            }
+            match first.take() {
+                None if all.is_empty() => first = Some(piece),
+                earlier => {
+                    all.extend_from_slice(&earlier.unwrap_or_default());
+                    all.extend_from_slice(&piece);
+                }
+            }
+        }
+        Ok(first.unwrap_or_else(|| all.freeze()))
+    }
+}
