@@ -65,8 +65,8 @@ impl Pool {
     }
 
     /// A pooled connection to `peer` that is still open, else a new one; true when pooled.
-    async fn connect(&self, peer: &HttpPeer, key: u64) -> Result<(Stream, bool), Failure> {
-        while let Some(mut stream) = self.take(key) {
+    async fn connect(&self, peer: &HttpPeer, key: u64, pooled: bool) -> Result<(Stream, bool), Failure> {
+        while let Some(mut stream) = self.take(key).filter(|_| pooled) {
             if still_open(&mut stream) {
                 return Ok((stream, true));
             }
@@ -110,7 +110,8 @@ impl Pool {
         let key = peer.reuse_hash();
         let mut failure = Failure::new(UpstreamFault::Connect);
         for attempt in 0..2 {
-            let (stream, pooled) = self.connect(peer, key).await?;
+            // The retry goes to a new connection: the pool may hold more that the server closed.
+            let (stream, pooled) = self.connect(peer, key, attempt == 0).await?;
             match attempt_once(stream, head, body, head_request, timeout).await {
                 Ok(mut response) => {
                     response.key = key;
@@ -146,10 +147,13 @@ async fn attempt_once(mut stream: Stream, head: &[u8], body: &[u8], head_request
         Err(_) => return Err(Failure::new(UpstreamFault::Timeout)),
     }
     let mut buf = BytesMut::with_capacity(4096);
-    for _ in 0..=MAX_INFORMATIONAL {
-        let head = read_head(&mut stream, &mut buf, timeout).await?;
-        if (100..200).contains(&head.status) && head.status != 101 {
-            continue;
+    for informational in 0..=MAX_INFORMATIONAL {
+        let head = read_head(&mut stream, &mut buf, timeout, informational > 0).await?;
+        match head.status {
+            // The gateway never asks for a protocol switch, so none can be valid.
+            101 => return Err(Failure::new(UpstreamFault::InvalidResponse)),
+            100..=199 => continue,
+            _ => {}
         }
         let framing =
             Framing::for_response(head.status, head_request, &head.headers).map_err(|_| Failure::new(UpstreamFault::InvalidResponse))?;
@@ -173,9 +177,9 @@ struct Head {
     keep_alive: bool,
 }
 
-/// Reads until `buf` starts with a whole response head, and takes it off `buf`.
-async fn read_head(stream: &mut Stream, buf: &mut BytesMut, timeout: Duration) -> Result<Head, Failure> {
-    let first = buf.is_empty();
+/// Reads until `buf` starts with a whole response head, and takes it off `buf`. `answered`:
+/// an informational head came before, so the server has seen the request.
+async fn read_head(stream: &mut Stream, buf: &mut BytesMut, timeout: Duration, answered: bool) -> Result<Head, Failure> {
     loop {
         if !buf.is_empty() {
             let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -190,7 +194,7 @@ async fn read_head(stream: &mut Stream, buf: &mut BytesMut, timeout: Duration) -
                 _ => return Err(Failure::new(UpstreamFault::InvalidResponse)),
             }
         }
-        let got_nothing = first && buf.is_empty();
+        let got_nothing = !answered && buf.is_empty();
         match read_more(stream, buf, 4096, timeout).await {
             Ok(0) if got_nothing => return Err(Failure { fault: UpstreamFault::Connect, retry: true }),
             Ok(0) => return Err(Failure::new(UpstreamFault::InvalidResponse)),
@@ -218,7 +222,7 @@ fn head_of(parsed: &httparse::Response<'_, '_>) -> Result<Head, Failure> {
 }
 
 /// Whether a comma-separated header value lists `token` (case-insensitive).
-pub(super) fn has_token(value: &[u8], token: &[u8]) -> bool {
+fn has_token(value: &[u8], token: &[u8]) -> bool {
     value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 

@@ -15,7 +15,6 @@ use pingora::upstreams::peer::HttpPeer;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What a reload replaces as a whole.
@@ -88,7 +87,6 @@ pub fn runtime(config: Config, previous: Option<&Runtime>) -> Result<Runtime, St
     peer.options.connection_timeout = Some(u.connect_timeout);
     // The TLS handshake gets the same budget again on top of the TCP connect.
     peer.options.total_connection_timeout = Some(u.connect_timeout * 2);
-    peer.options.idle_timeout = Some(Duration::from_secs(60));
     Ok(Runtime { config, store, upstream_addr, peer, redis })
 }
 

@@ -54,8 +54,10 @@ async fn serve(mut socket: TcpStream, conn: usize, script: fn(usize, usize) -> A
             }
         }
         let end = pending.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let head_request = pending.starts_with(b"HEAD ");
         pending.drain(..end);
-        let json = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{BODY}", BODY.len());
+        let body = if head_request { "" } else { BODY };
+        let json = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", BODY.len());
         let reply = match script(conn, n) {
             Act::Answer | Act::AnswerThenClose => json,
             Act::Drop => return,
@@ -95,6 +97,18 @@ async fn pooled_connections_are_reused_and_a_closed_one_is_retried() {
         assert_eq!(get(&gw, "/api/customers").await, (200, BODY.to_string()), "request {i}");
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 2, "one connection reused, one opened for the retry");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn head_answers_end_at_their_head_and_keep_the_connection() {
+    let (url, accepted) = upstream(|_, _| Act::Answer).await;
+    let gw = gateway(&url, &default_keys()).await;
+    let client = reqwest::Client::new();
+    let head = client.head(gw.url(&format!("/api/customers?apikey={CLIENT_KEY}"))).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-length"], BODY.len().to_string().as_str(), "LiveAgent's length of the GET body");
+    assert_eq!(get(&gw, "/api/customers").await, (200, BODY.to_string()));
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "the HEAD answer left the connection reusable");
 }
 
 #[tokio::test(flavor = "multi_thread")]
