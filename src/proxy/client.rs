@@ -66,7 +66,7 @@ impl Pool {
 
     /// A pooled connection to `peer` that is still open, else a new one; true when pooled.
     async fn connect(&self, peer: &HttpPeer, key: u64, pooled: bool) -> Result<(Stream, bool), Failure> {
-        while let Some(mut stream) = self.take(key).filter(|_| pooled) {
+        while let Some(mut stream) = if pooled { self.take(key) } else { None } {
             if still_open(&mut stream) {
                 return Ok((stream, true));
             }
