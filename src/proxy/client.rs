@@ -60,7 +60,7 @@ pub struct Pool {
 
 impl Pool {
     pub fn new(options: ConnectorOptions) -> Self {
-        let max_idle = options.keepalive_pool_size;
+        let max_idle = options.keepalive_pool_size.max(1);
         Pool { transport: TransportConnector::new(Some(options)), idle: Mutex::new(VecDeque::new()), max_idle }
     }
 
@@ -91,7 +91,7 @@ impl Pool {
         let Ok(mut idle) = self.idle.lock() else { return };
         let now = Instant::now();
         // The oldest are at the front: drop the expired and, when full, the oldest of all.
-        while idle.front().is_some_and(|e| now.duration_since(e.since) >= IDLE_TIMEOUT) || idle.len() >= self.max_idle.max(1) {
+        while idle.front().is_some_and(|e| now.duration_since(e.since) >= IDLE_TIMEOUT) || idle.len() >= self.max_idle {
             idle.pop_front();
         }
         idle.push_back(Idle { stream, peer: key, since: now });
@@ -106,22 +106,22 @@ impl Pool {
         body: &[u8],
         head_request: bool,
         timeout: Duration,
-    ) -> Result<Response, Failure> {
+    ) -> Result<Response, UpstreamFault> {
         let key = peer.reuse_hash();
-        let mut failure = Failure::new(UpstreamFault::Connect);
+        let mut fault = UpstreamFault::Connect;
         for attempt in 0..2 {
             // The retry goes to a new connection: the pool may hold more that the server closed.
-            let (stream, pooled) = self.connect(peer, key, attempt == 0).await?;
+            let (stream, pooled) = self.connect(peer, key, attempt == 0).await.map_err(|f| f.fault)?;
             match attempt_once(stream, head, body, head_request, timeout).await {
                 Ok(mut response) => {
                     response.key = key;
                     return Ok(response);
                 }
-                Err(f) if f.retry && pooled && attempt == 0 => failure = f,
-                Err(f) => return Err(Failure { retry: false, ..f }),
+                Err(f) if f.retry && pooled && attempt == 0 => fault = f.fault,
+                Err(f) => return Err(f.fault),
             }
         }
-        Err(failure)
+        Err(fault)
     }
 
     /// Returns the connection of a fully read response to the pool, when it can be reused.
@@ -213,17 +213,12 @@ fn head_of(parsed: &httparse::Response<'_, '_>) -> Result<Head, Failure> {
     for field in parsed.headers.iter() {
         let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| invalid)?;
         let value = HeaderValue::from_bytes(field.value).map_err(|_| invalid)?;
-        if name == http::header::CONNECTION && has_token(field.value, b"close") {
+        if name == http::header::CONNECTION && crate::framing::lists_token(field.value, b"close") {
             keep_alive = false;
         }
         headers.push((name, value));
     }
     Ok(Head { status, headers, keep_alive })
-}
-
-/// Whether a comma-separated header value lists `token` (case-insensitive).
-fn has_token(value: &[u8], token: &[u8]) -> bool {
-    value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// Reads what is available into `buf` (room for `want` bytes at least), waiting at most
@@ -301,20 +296,18 @@ impl Response {
                 }
             }
         }
-        let mut all = BytesMut::new();
-        let mut first = None;
+        let (mut pieces, mut total) = (Vec::new(), 0);
         while let Some(piece) = self.chunk().await? {
-            if all.len() + first.as_ref().map_or(0, Bytes::len) + piece.len() > max {
+            total += piece.len();
+            if total > max {
                 return Err(UpstreamFault::TooLarge);
             }
-            match first.take() {
-                None if all.is_empty() => first = Some(piece),
-                earlier => {
-                    all.extend_from_slice(&earlier.unwrap_or_default());
-                    all.extend_from_slice(&piece);
-                }
-            }
+            pieces.push(piece);
         }
-        Ok(first.unwrap_or_else(|| all.freeze()))
+        // One piece (always, for a known length) is handed over as it is.
+        Ok(match <[Bytes; 1]>::try_from(pieces) {
+            Ok([only]) => only,
+            Err(pieces) => pieces.concat().into(),
+        })
     }
 }

@@ -69,10 +69,10 @@ pub async fn forward(
     headers.push(("X-Request-Id", ctx.request_id.clone()));
     let mut response = match exchanged {
         Ok(response) => response,
-        Err(failure) => {
-            ctx.upstream_error = Some(failure.fault);
+        Err(fault) => {
+            ctx.upstream_error = Some(fault);
             ctx.upstream_secs = Some(started.elapsed().as_secs_f64());
-            return refuse(session, ctx, failure.fault.gateway_error()).await;
+            return refuse(session, ctx, fault.gateway_error()).await;
         }
     };
     shared.mark_upstream_seen();
