@@ -6,6 +6,7 @@
 //! serde_json's limit, a number serde_json would refuse) makes it give up with [`Bail`]; the
 //! caller then goes through serde_json, which reports the error or settles the case.
 
+use super::scan::{self, ends_string};
 use std::borrow::Cow;
 
 /// The lexer gave up; see the module comment.
@@ -47,11 +48,13 @@ pub struct Lexer<'a> {
     frames: Vec<(usize, [u64; 4])>,
     /// Hash of the key [`Lexer::key`] returned last, for writers that cache per-key output.
     key_hash: u64,
+    /// Whether the string read last was plain (see [`Lexer::plain`]).
+    plain: bool,
 }
 
 impl<'a> Lexer<'a> {
     pub fn new(text: &'a str) -> Self {
-        Lexer { text, pos: 0, depth: 0, keys: Vec::new(), frames: Vec::new(), key_hash: 0 }
+        Lexer { text, pos: 0, depth: 0, keys: Vec::new(), frames: Vec::new(), key_hash: 0, plain: false }
     }
 
     fn byte(&self, at: usize) -> Option<u8> {
@@ -59,23 +62,14 @@ impl<'a> Lexer<'a> {
     }
 
     fn skip_ws(&mut self) -> Option<u8> {
-        const EIGHT_SPACES: &[u8] = b"        ";
         let bytes = self.text.as_bytes();
-        let mut at = self.pos;
-        let next = loop {
-            match bytes.get(at) {
-                Some(b' ' | b'\n' | b'\r' | b'\t') => {
-                    at += 1;
-                    // Pretty-printed bodies indent with runs of spaces: take them eight at once.
-                    while bytes.get(at..at + 8) == Some(EIGHT_SPACES) {
-                        at += 8;
-                    }
-                }
-                other => break other.copied(),
-            }
-        };
-        self.pos = at;
-        next
+        match bytes.get(self.pos) {
+            Some(b' ' | b'\n' | b'\r' | b'\t') => {}
+            other => return other.copied(),
+        }
+        // Pretty-printed bodies put a line end and a run of indentation between items.
+        self.pos = scan::find(bytes, self.pos + 1, scan::not_ws);
+        bytes.get(self.pos).copied()
     }
 
     /// The next value.
@@ -110,6 +104,12 @@ impl<'a> Lexer<'a> {
         }
         self.depth += 1;
         Ok(false)
+    }
+
+    /// Whether the string [`Lexer::value`] returned last is plain: no escapes, and only
+    /// printable ASCII other than `&`, `'`, `<` and `>`, so markup can carry it as it is.
+    pub fn plain(&self) -> bool {
+        self.plain
     }
 
     /// Hash of the key the last [`Lexer::key`] call returned: equal keys, equal hashes.
@@ -254,29 +254,27 @@ impl<'a> Lexer<'a> {
     fn string(&mut self) -> Lexed<Cow<'a, str>> {
         let start = self.pos + 1;
         let bytes = self.text.as_bytes();
-        let mut at = start;
-        loop {
-            match bytes.get(at) {
-                Some(b'"') => {
-                    self.pos = at + 1;
-                    return self.text.get(start..at).map(Cow::Borrowed).ok_or(Bail);
-                }
-                Some(b'\\') => break,
-                Some(0..=0x1F) | None => return Err(Bail),
-                Some(_) => at += 1,
+        // One scan finds the end of a plain string; a notable byte on the way only means the
+        // end is further on.
+        let mut at = scan::find(bytes, start, |v| ends_string(v) | scan::notable(v));
+        self.plain = bytes.get(at) == Some(&b'"');
+        if !self.plain && bytes.get(at).is_some_and(|&b| b >= 0x20 && b != b'\\') {
+            at = scan::find(bytes, at, ends_string);
+        }
+        match bytes.get(at) {
+            Some(b'"') => {
+                self.pos = at + 1;
+                return self.text.get(start..at).map(Cow::Borrowed).ok_or(Bail);
             }
+            Some(b'\\') => {}
+            _ => return Err(Bail),
         }
         let mut out = String::with_capacity(at - start + 16);
         out.push_str(self.text.get(start..at).ok_or(Bail)?);
         self.pos = at;
         loop {
             let run = self.pos;
-            while let Some(b) = self.byte(self.pos) {
-                if b == b'"' || b == b'\\' || b < 0x20 {
-                    break;
-                }
-                self.pos += 1;
-            }
+            self.pos = scan::find(self.text.as_bytes(), run, ends_string);
             out.push_str(self.text.get(run..self.pos).ok_or(Bail)?);
             match self.byte(self.pos) {
                 Some(b'"') => {

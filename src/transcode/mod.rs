@@ -7,6 +7,7 @@
 //! keys) goes through `serde_json::Value` and is then written by the same writers.
 
 mod lex;
+mod scan;
 mod singular;
 pub mod xml;
 pub mod yaml;

@@ -7,6 +7,7 @@
 //! forbids become U+FFFD, so the output is well-formed whatever the input.
 
 use super::lex::{Item, Lexed, Lexer};
+use super::scan;
 use super::singular::singular;
 use std::rc::Rc;
 
@@ -108,16 +109,13 @@ impl Default for Tags {
 }
 
 impl Tags {
-    fn get(&mut self, key: &str, hash: u64, depth: usize) -> Rc<Written> {
+    /// The tags of `key` at `depth`, built and cached if they are not cached yet.
+    fn get(&mut self, key: &str, hash: u64, depth: usize) -> &Rc<Written> {
         let slot = &mut self.slots[(hash as usize ^ depth) % SLOTS];
-        if let Some((h, d, k, written)) = slot {
-            if *h == hash && *d == depth && **k == *key {
-                return Rc::clone(written);
-            }
+        if !matches!(slot, Some((h, d, k, _)) if *h == hash && *d == depth && **k == *key) {
+            *slot = None;
         }
-        let written = Rc::new(Written::new(&Tag::for_key(key), depth));
-        *slot = Some((hash, depth, key.into(), Rc::clone(&written)));
-        written
+        &slot.get_or_insert_with(|| (hash, depth, key.into(), Rc::new(Written::new(&Tag::for_key(key), depth)))).3
     }
 }
 
@@ -142,7 +140,7 @@ fn element(lex: &mut Lexer<'_>, w: &mut Writer, tag: &Written, item: Item<'_>, d
         }
         Item::String(s) => {
             w.out.push_str(&tag.open);
-            escape_into(&mut w.out, &s);
+            text(&mut w.out, &s, lex.plain());
         }
         Item::Object { empty: false } => {
             w.out.push_str(&tag.open);
@@ -151,8 +149,18 @@ fn element(lex: &mut Lexer<'_>, w: &mut Writer, tag: &Written, item: Item<'_>, d
             while let Some(key) = lex.key(first)? {
                 first = false;
                 let member = w.tags.get(&key, lex.key_hash(), depth + 1);
-                let value = lex.value()?;
-                element(lex, w, &member, value, depth + 1, &key)?;
+                match lex.value()? {
+                    // Most members are strings: written here, without a call or a tag count.
+                    Item::String(s) => {
+                        w.out.push_str(&member.open);
+                        text(&mut w.out, &s, lex.plain());
+                        w.out.push_str(&member.close);
+                    }
+                    value => {
+                        let member = Rc::clone(member);
+                        element(lex, w, &member, value, depth + 1, &key)?;
+                    }
+                }
             }
             indent(&mut w.out, depth);
         }
@@ -174,6 +182,15 @@ fn element(lex: &mut Lexer<'_>, w: &mut Writer, tag: &Written, item: Item<'_>, d
     Ok(())
 }
 
+/// A string's text; `plain` when the lexer found nothing in it that needs escaping.
+fn text(out: &mut String, s: &str, plain: bool) {
+    if plain {
+        out.push_str(s);
+    } else {
+        escape_into(out, s);
+    }
+}
+
 fn open(out: &mut String, tag: &Tag<'_>) {
     out.push('<');
     out.push_str(&tag.name);
@@ -189,25 +206,26 @@ fn indent(out: &mut String, depth: usize) {
     super::spaces(out, depth);
 }
 
-/// Bytes that need no attention in XML text: almost all text is only these, so it is checked
-/// a byte at a time before any character loop. 0xEF leads U+FFFE and U+FFFF, which XML forbids,
+/// Bytes that need attention in XML text: almost all text has none, and is checked sixteen
+/// bytes at a time before any character loop. 0xEF leads U+FFFE and U+FFFF, which XML forbids,
 /// so text with it takes the character loop.
-const PLAIN: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut i = 0;
-    while i < 256 {
-        let b = i as u8;
-        table[i] = matches!(b, b'\t' | b'\n' | b' ' | b'!' | b'#'..=b'%' | b'('..=b';' | b'=' | b'?'..=b'~') || (b >= 0x80 && b != 0xEF);
-        i += 1;
-    }
-    table
-};
+fn attention(v: scan::Lanes) -> scan::Lanes {
+    let control = scan::at_most(v, 0x1F) & !(scan::eq(v, b'\t') | scan::eq(v, b'\n'));
+    control
+        | scan::eq(v, b'"')
+        | scan::eq(v, b'&')
+        | scan::eq(v, b'\'')
+        | scan::eq(v, b'<')
+        | scan::eq(v, b'>')
+        | scan::eq(v, 0x7F)
+        | scan::eq(v, 0xEF)
+}
 
 /// Escapes like PHP 8.1 `htmlspecialchars` (what LiveAgent's encoder calls), keeps `\r` as a
 /// reference so parsers do not normalise it away, and replaces what XML 1.0 cannot carry.
 fn escape_into(out: &mut String, text: &str) {
     let plain = |c: char| !matches!(c, '&' | '<' | '>' | '"' | '\'' | '\r') && xml_char(c);
-    if text.bytes().all(|b| PLAIN[usize::from(b)]) || text.chars().all(plain) {
+    if scan::find(text.as_bytes(), 0, attention) == text.len() || text.chars().all(plain) {
         out.push_str(text);
         return;
     }
@@ -290,6 +308,33 @@ mod tests {
     fn escapes_and_forbidden_chars() {
         let out = xml(json!({"response": {"t": "a&b<c>\"d'\r\u{1}\u{FFFF}"}}));
         assert!(out.contains("<t>a&amp;b&lt;c&gt;&quot;d&#039;&#13;\u{FFFD}\u{FFFD}</t>"), "{out}");
+    }
+
+    #[test]
+    fn special_characters_are_found_at_every_offset() {
+        // The lexer and the escape check read sixteen bytes at a time: put each character that
+        // needs attention at every place of strings shorter and longer than one chunk.
+        let cases = [
+            ("&", "&amp;"),
+            ("<", "&lt;"),
+            (">", "&gt;"),
+            ("'", "&#039;"),
+            ("\"", "&quot;"),
+            ("\r", "&#13;"),
+            ("é", "é"),
+            ("\u{FFFF}", "\u{FFFD}"),
+            ("\u{7F}", "\u{7F}"),
+        ];
+        for len in 1..40 {
+            for at in 0..len {
+                for (c, escaped) in cases {
+                    let text = format!("{}{c}{}", "a".repeat(at), "b".repeat(len - at - 1));
+                    let out = xml(json!({"response": {"k": text, "n": 1}}));
+                    let want = format!(" <k>{}{escaped}{}</k>\n <n>1</n>", "a".repeat(at), "b".repeat(len - at - 1));
+                    assert!(out.contains(&want), "{c:?} at {at} of {len}: {out}");
+                }
+            }
+        }
     }
 
     #[test]
