@@ -23,7 +23,10 @@ pub enum Item<'a> {
     Bool(bool),
     /// The number's text, checked against JSON's grammar.
     Number(&'a str),
-    String(Cow<'a, str>),
+    /// A string without escapes, borrowed from the input.
+    String(&'a str),
+    /// A string with escapes, unescaped.
+    Escaped(String),
     Object {
         empty: bool,
     },
@@ -83,7 +86,10 @@ impl<'a> Lexer<'a> {
                 Ok(Item::Object { empty })
             }
             Some(b'[') => self.open(b']').map(|empty| Item::Array { empty }),
-            Some(b'"') => self.string().map(Item::String),
+            Some(b'"') => match self.unescaped()? {
+                Some(s) => Ok(Item::String(s)),
+                None => self.escaped().map(Item::Escaped),
+            },
             Some(b't') => self.literal("true", Item::Bool(true)),
             Some(b'f') => self.literal("false", Item::Bool(false)),
             Some(b'n') => self.literal("null", Item::Null),
@@ -252,6 +258,16 @@ impl<'a> Lexer<'a> {
 
     /// A string at its opening quote. Borrowed from the input unless it has escapes.
     fn string(&mut self) -> Lexed<Cow<'a, str>> {
+        match self.unescaped()? {
+            Some(s) => Ok(Cow::Borrowed(s)),
+            None => self.escaped().map(Cow::Owned),
+        }
+    }
+
+    /// A string at its opening quote when it has no escapes; `None` when it has, with the
+    /// position moved to where [`Lexer::escaped`] goes on.
+    #[inline(always)]
+    fn unescaped(&mut self) -> Lexed<Option<&'a str>> {
         let start = self.pos + 1;
         let bytes = self.text.as_bytes();
         // One scan finds the end of a plain string; a notable byte on the way only means the
@@ -264,14 +280,19 @@ impl<'a> Lexer<'a> {
         match bytes.get(at) {
             Some(b'"') => {
                 self.pos = at + 1;
-                return self.text.get(start..at).map(Cow::Borrowed).ok_or(Bail);
+                self.text.get(start..at).map(Some).ok_or(Bail)
             }
-            Some(b'\\') => {}
-            _ => return Err(Bail),
+            Some(b'\\') => {
+                self.pos = start;
+                Ok(None)
+            }
+            _ => Err(Bail),
         }
-        let mut out = String::with_capacity(at - start + 16);
-        out.push_str(self.text.get(start..at).ok_or(Bail)?);
-        self.pos = at;
+    }
+
+    /// The rest of a string with escapes, from just after its opening quote.
+    fn escaped(&mut self) -> Lexed<String> {
+        let mut out = String::new();
         loop {
             let run = self.pos;
             self.pos = scan::find(self.text.as_bytes(), run, ends_string);
@@ -279,7 +300,7 @@ impl<'a> Lexer<'a> {
             match self.byte(self.pos) {
                 Some(b'"') => {
                     self.pos += 1;
-                    return Ok(Cow::Owned(out));
+                    return Ok(out);
                 }
                 Some(b'\\') => {
                     self.pos += 1;

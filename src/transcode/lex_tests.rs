@@ -10,7 +10,8 @@ fn read(text: &str) -> Lexed<serde_json::Value> {
             Item::Null => Value::Null,
             Item::Bool(b) => Value::Bool(b),
             Item::Number(n) => Value::Number(serde_json::from_str(n).map_err(|_| Bail)?),
-            Item::String(s) => Value::String(s.into_owned()),
+            Item::String(s) => Value::String(s.to_string()),
+            Item::Escaped(s) => Value::String(s),
             Item::Object { empty } => {
                 let mut map = serde_json::Map::new();
                 let mut first = true;

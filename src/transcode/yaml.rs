@@ -137,7 +137,8 @@ fn scalar(out: &mut String, value: Item<'_>) -> Lexed<()> {
         Item::Bool(b) => out.push_str(if b { "true" } else { "false" }),
         Item::Number(n) if super::verbatim_integer(n) => out.push_str(n),
         Item::Number(n) => number(out, &super::number(n)?),
-        Item::String(s) => string(out, &s),
+        Item::String(s) => string(out, s),
+        Item::Escaped(s) => string(out, &s),
         Item::Object { .. } => out.push_str("{}"),
         Item::Array { .. } => out.push_str("[]"),
     }
