@@ -48,16 +48,10 @@ pub fn at_most(v: Lanes, b: u8) -> Lanes {
     v.min(u8x16::splat(b)).simd_eq(v)
 }
 
-/// JSON whitespace.
-#[inline(always)]
-pub fn ws(v: Lanes) -> Lanes {
-    eq(v, b' ') | eq(v, b'\n') | eq(v, b'\r') | eq(v, b'\t')
-}
-
 /// Anything but JSON whitespace.
 #[inline(always)]
 pub fn not_ws(v: Lanes) -> Lanes {
-    !ws(v)
+    !(eq(v, b' ') | eq(v, b'\n') | eq(v, b'\r') | eq(v, b'\t'))
 }
 
 /// Bytes markup escapes (`&`, `'`, `<`, `>`), and anything outside printable ASCII.
