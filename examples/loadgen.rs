@@ -3,7 +3,12 @@
 //! slow answer is not hidden by delaying the next request (no coordinated omission).
 //!
 //! cargo run --release --example loadgen -- URL RATE SECONDS CONNECTIONS
-//! prints: p50_us p99_us p999_us achieved_rps errors
+//! prints: p50_us p99_us p999_us achieved_rps errors late_events worst_us
+//!
+//! A late event is a run of requests answered 1 ms or more after their scheduled time, less
+//! than 5 ms apart: one stall of a server (or of the host) and the backlog it leaves. Their
+//! count tells a stall of the machine, which every target sees, from a slow target.
+//! `LOADGEN_EVENTS=1` lists them on stderr.
 
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -46,6 +51,31 @@ async fn wait_until(at: Instant) {
     }
 }
 
+/// Requests answered 1 ms or more late, grouped into runs.
+struct LateEvent {
+    from: u64,
+    to: u64,
+    requests: usize,
+    worst: u64,
+}
+
+/// Groups `(scheduled_us, latency_us)` pairs into events: a gap of 5 ms starts a new one.
+fn late_events(mut late: Vec<(u64, u64)>) -> Vec<LateEvent> {
+    late.sort_unstable();
+    let mut events: Vec<LateEvent> = Vec::new();
+    for (at, latency) in late {
+        match events.last_mut() {
+            Some(e) if at <= e.to + 5000 => {
+                e.to = at;
+                e.requests += 1;
+                e.worst = e.worst.max(latency);
+            }
+            _ => events.push(LateEvent { from: at, to: at, requests: 1, worst: latency }),
+        }
+    }
+    events
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -80,7 +110,7 @@ async fn main() {
                     None => false,
                 };
                 if ok {
-                    latencies.push(next.elapsed().as_micros() as u64);
+                    latencies.push((next.elapsed().as_micros() as u64, next.duration_since(start).as_micros() as u64));
                 } else {
                     errors += 1;
                     stream = TcpStream::connect(&host).await.ok();
@@ -91,14 +121,29 @@ async fn main() {
         }));
     }
     let mut all = Vec::new();
+    let mut late = Vec::new();
     let mut errors = 0;
     for t in tasks {
         if let Ok((l, e)) = t.await {
-            all.extend(l);
+            all.extend(l.iter().map(|&(lat, _)| lat));
+            late.extend(l.into_iter().filter(|&(lat, _)| lat >= 1000).map(|(lat, at)| (at, lat)));
             errors += e;
+        }
+    }
+    let events = late_events(late);
+    if std::env::var_os("LOADGEN_EVENTS").is_some() {
+        for e in &events {
+            eprintln!(
+                "late at {:.3} s for {} us: {} requests >= 1 ms, worst {} us",
+                e.from as f64 / 1e6,
+                e.to - e.from,
+                e.requests,
+                e.worst
+            );
         }
     }
     all.sort_unstable();
     let at = |q: f64| all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(0);
-    println!("{} {} {} {:.0} {}", at(0.5), at(0.99), at(0.999), all.len() as f64 / secs, errors);
+    let worst = events.iter().map(|e| e.worst).max().unwrap_or(0);
+    println!("{} {} {} {:.0} {} {} {}", at(0.5), at(0.99), at(0.999), all.len() as f64 / secs, errors, events.len(), worst);
 }
