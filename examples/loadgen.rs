@@ -6,9 +6,10 @@
 //! prints: p50_us p99_us p999_us achieved_rps errors late_events worst_us
 //!
 //! A late event is a run of requests answered 1 ms or more after their scheduled time, less
-//! than 5 ms apart: one stall of a server (or of the host) and the backlog it leaves. Their
-//! count tells a stall of the machine, which every target sees, from a slow target.
-//! `LOADGEN_EVENTS=1` lists them on stderr.
+//! than 5 ms apart: one stall (of the server, or of the whole machine) and the backlog it
+//! leaves. Stalls of the machine show up against every target, direct access included, so
+//! comparing the counts separates them from a target's own. `LOADGEN_EVENTS=1` lists them
+//! on stderr.
 
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
