@@ -35,9 +35,9 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Why an exchange failed, and whether trying again on a new connection is safe: only when
 /// a pooled connection turned out closed before any byte of an answer came back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Failure {
-    pub fault: UpstreamFault,
-    pub retry: bool,
+struct Failure {
+    fault: UpstreamFault,
+    retry: bool,
 }
 
 impl Failure {

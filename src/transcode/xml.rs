@@ -232,14 +232,7 @@ fn indent(out: &mut String, depth: usize) {
 /// so text with it takes the character loop.
 fn attention(v: scan::Lanes) -> scan::Lanes {
     let control = scan::at_most(v, 0x1F) & !(scan::eq(v, b'\t') | scan::eq(v, b'\n'));
-    control
-        | scan::eq(v, b'"')
-        | scan::eq(v, b'&')
-        | scan::eq(v, b'\'')
-        | scan::eq(v, b'<')
-        | scan::eq(v, b'>')
-        | scan::eq(v, 0x7F)
-        | scan::eq(v, 0xEF)
+    control | scan::eq(v, b'"') | scan::eq(v, b'&') | scan::eq(v, b'\'') | scan::eq(v, b'<') | scan::eq(v, b'>') | scan::eq(v, 0xEF)
 }
 
 /// Escapes like PHP 8.1 `htmlspecialchars` (what LiveAgent's encoder calls), keeps `\r` as a
