@@ -6,6 +6,8 @@
 //! serde_json's limit, a number serde_json would refuse) makes it give up with [`Bail`]; the
 //! caller then goes through serde_json, which reports the error or settles the case.
 
+use super::keys::{self, Key, Keys};
+use super::piece::BLOCK;
 use super::scan::{self, ends_string};
 use std::borrow::Cow;
 
@@ -37,27 +39,23 @@ pub enum Item<'a> {
 
 /// serde_json refuses nesting at 128 levels; at that depth the lexer leaves the input to it.
 const MAX_DEPTH: usize = 128;
-/// Keys of one object the duplicate check keeps; a larger object goes through serde_json.
-const MAX_KEYS: usize = 1024;
 
 pub struct Lexer<'a> {
     text: &'a str,
     pos: usize,
     depth: usize,
-    /// Hash and position of the keys of every open object, innermost last.
-    keys: Vec<(u64, usize)>,
-    /// Per open object: where its keys start in `keys`, and a 256-bit filter of their hashes
-    /// that spares the scan of `keys` for almost every new key.
-    frames: Vec<(usize, [u64; 4])>,
+    keys: Keys,
     /// Hash of the key [`Lexer::key`] returned last, for writers that cache per-key output.
     key_hash: u64,
     /// Whether the string read last was plain (see [`Lexer::plain`]).
     plain: bool,
+    /// Where the text of the string read last starts.
+    string_at: usize,
 }
 
 impl<'a> Lexer<'a> {
     pub fn new(text: &'a str) -> Self {
-        Lexer { text, pos: 0, depth: 0, keys: Vec::new(), frames: Vec::new(), key_hash: 0, plain: false }
+        Lexer { text, pos: 0, depth: 0, keys: Keys::default(), key_hash: 0, plain: false, string_at: 0 }
     }
 
     fn byte(&self, at: usize) -> Option<u8> {
@@ -75,13 +73,25 @@ impl<'a> Lexer<'a> {
         bytes.get(self.pos).copied()
     }
 
-    /// The next value.
+    /// The next value. A plain string, the commonest value, is read inline; the rest is not.
+    #[inline(always)]
     pub fn value(&mut self) -> Lexed<Item<'a>> {
+        if self.byte(self.pos) == Some(b'"') {
+            return match self.unescaped()? {
+                Some(s) => Ok(Item::String(s)),
+                None => self.escaped().map(Item::Escaped),
+            };
+        }
+        self.other_value()
+    }
+
+    #[inline(never)]
+    fn other_value(&mut self) -> Lexed<Item<'a>> {
         match self.skip_ws() {
             Some(b'{') => {
                 let empty = self.open(b'}')?;
                 if !empty {
-                    self.frames.push((self.keys.len(), [0; 4]));
+                    self.keys.open();
                 }
                 Ok(Item::Object { empty })
             }
@@ -118,22 +128,40 @@ impl<'a> Lexer<'a> {
         self.plain
     }
 
+    /// The input from the start of the text of the string read last, a block long when the
+    /// input goes on that far: a writer copies a short string as one block.
+    pub fn block(&self) -> Option<&'a [u8; BLOCK]> {
+        self.text.as_bytes().get(self.string_at..).and_then(<[u8]>::first_chunk)
+    }
+
     /// Hash of the key the last [`Lexer::key`] call returned: equal keys, equal hashes.
     pub fn key_hash(&self) -> u64 {
         self.key_hash
     }
 
     /// The next key of the object being read, or `None` at its end. `first` is true for the
-    /// first call after a non-empty [`Item::Object`].
+    /// first call after a non-empty [`Item::Object`]. The position is left on the value.
+    #[inline(always)]
     pub fn key(&mut self, first: bool) -> Lexed<Option<Cow<'a, str>>> {
+        let at = self.pos;
+        if let Some(known) = self.keys.predicted(self.text.as_bytes(), at) {
+            self.pos = at + known.len;
+            self.key_hash = known.hash;
+            return self.text.get(known.quote + 1..known.quote + known.quoted - 1).map(|k| Some(Cow::Borrowed(k))).ok_or(Bail);
+        }
+        self.unpredicted_key(first)
+    }
+
+    #[inline(never)]
+    fn unpredicted_key(&mut self, first: bool) -> Lexed<Option<Cow<'a, str>>> {
+        let at = self.pos;
         if !first {
             match self.skip_ws() {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {
                     self.pos += 1;
                     self.depth -= 1;
-                    let (start, _) = self.frames.pop().ok_or(Bail)?;
-                    self.keys.truncate(start);
+                    self.keys.close()?;
                     return Ok(None);
                 }
                 _ => return Err(Bail),
@@ -142,13 +170,23 @@ impl<'a> Lexer<'a> {
         if self.skip_ws() != Some(b'"') {
             return Err(Bail);
         }
-        let at = self.pos;
+        let quote = self.pos;
         let key = self.string()?;
-        self.remember(&key, at)?;
+        let quoted = if matches!(key, Cow::Borrowed(_)) { self.pos - quote } else { 0 };
         if self.skip_ws() != Some(b':') {
             return Err(Bail);
         }
         self.pos += 1;
+        self.skip_ws();
+        self.key_hash = keys::hash(key.as_bytes());
+        let text = self.text;
+        // Same hash as an earlier key: read that key again to tell a duplicate from a collision.
+        let equal = |earlier: usize| {
+            let mut again = Lexer::new(text);
+            again.pos = earlier;
+            Ok(again.string()? == key)
+        };
+        self.keys.remember(Key::new(self.key_hash, at, self.pos - at, quote, quoted), equal)?;
         Ok(Some(key))
     }
 
@@ -178,32 +216,6 @@ impl<'a> Lexer<'a> {
             None => Ok(()),
             Some(_) => Err(Bail),
         }
-    }
-
-    /// Records a key (read at `at`) of the innermost object; a key seen before in it gives
-    /// up, since serde_json keeps the last value at the first key's place.
-    fn remember(&mut self, key: &str, at: usize) -> Lexed<()> {
-        let hash = hash(key.as_bytes());
-        self.key_hash = hash;
-        let (start, filter) = self.frames.last_mut().ok_or(Bail)?;
-        let bit = (hash >> 56) as usize;
-        let (word, mask) = (bit / 64, 1u64 << (bit % 64));
-        if filter[word] & mask != 0 {
-            for &(_, earlier) in self.keys.get(*start..).unwrap_or_default().iter().filter(|(h, _)| *h == hash) {
-                // Same hash: read the earlier key again to tell a duplicate from a collision.
-                let mut again = Lexer::new(self.text);
-                again.pos = earlier;
-                if again.string()? == key {
-                    return Err(Bail);
-                }
-            }
-        }
-        if self.keys.len() - *start >= MAX_KEYS {
-            return Err(Bail);
-        }
-        filter[word] |= mask;
-        self.keys.push((hash, at));
-        Ok(())
     }
 
     fn literal(&mut self, word: &str, item: Item<'a>) -> Lexed<Item<'a>> {
@@ -269,6 +281,7 @@ impl<'a> Lexer<'a> {
     #[inline(always)]
     fn unescaped(&mut self) -> Lexed<Option<&'a str>> {
         let start = self.pos + 1;
+        self.string_at = start;
         let bytes = self.text.as_bytes();
         // One scan finds the end of a plain string; a notable byte on the way only means the
         // end is further on.
@@ -356,24 +369,4 @@ impl<'a> Lexer<'a> {
         self.pos += 4;
         u32::from_str_radix(digits, 16).map_err(|_| Bail)
     }
-}
-
-/// FxHash over the key's bytes: fast, and a collision only costs a trip through serde_json.
-fn hash(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mut h = 0x243f_6a88_85a3_08d3 ^ bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for c in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(c);
-        h = (h.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        // The tail as one zero-padded word: one multiply instead of one per byte (the length,
-        // mixed in first, keeps "a" and "a\0" apart).
-        let word = rest.iter().rev().fold(0u64, |w, &b| (w << 8) | u64::from(b));
-        h = (h.rotate_left(5) ^ word).wrapping_mul(K);
-    }
-    h
 }

@@ -112,3 +112,78 @@ fn depth_limit_matches_serde_json() {
     assert!(read(&nest(deepest)).is_ok(), "the lexer takes what serde_json takes ({deepest} levels)");
     assert_eq!(read(&nest(deepest + 1)), Err(Bail));
 }
+
+#[test]
+fn lists_of_like_objects_follow_and_leave_the_prediction() {
+    for text in [
+        r#"[{"a":1,"b":2},{"a":3,"b":4},{"a":5,"b":6}]"#,
+        r#"[{"a":1,"b":2},{"a":3},{"a":5,"b":6,"c":7}]"#,
+        r#"[{"a":1,"b":2},{"b":3,"a":4},{"ab":5,"b":6},{"a":7, "b":8}]"#,
+        r#"[{"a":{"x":1},"b":[{"x":2}]},{"a":{"x":3},"b":[{"x":4},{"y":5}]}]"#,
+        r#"[{"a\u0062":1,"b":2},{"a\u0062":3,"b":4},{"ab":5,"b":6}]"#,
+        "[{\"a\" : 1,\n \"b\":2},{\"a\" : 3,\n \"b\":4},{\"a\":3,\"b\":4}]",
+    ] {
+        let want: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+        assert_eq!(read(text), Ok(want), "{text}");
+    }
+    for text in [
+        r#"[{"a":1,"b":2},{"a":3,"a":4}]"#,
+        r#"[{"a":1,"b":2},{"a":3,"b":4,"a":5}]"#,
+        r#"[{"a":1,"b":2},{"b":3,"a":4},{"b":5,"a":6,"b":7}]"#,
+    ] {
+        assert_eq!(read(text), Err(Bail), "a duplicate after predicted keys: {text}");
+    }
+    for text in [r#"[{"a":1,"b":2},{"a":3,"b""#, r#"[{"a":1,"b":2},{"a":3,"b":"#, r#"[{"a":1},{"a""#] {
+        assert_eq!(read(text), Err(Bail), "cut inside a predicted stretch: {text}");
+    }
+}
+
+/// A list of objects drawn from a few keys (one of them escaped, one a prefix of another),
+/// written with varying layout: the lexer reads what serde_json reads, and gives up exactly
+/// when an object repeats a key.
+fn like_objects() -> impl proptest::strategy::Strategy<Value = (String, bool)> {
+    use proptest::prelude::*;
+    const KEYS: [(&str, &str); 5] = [("a", "\"a\""), ("b", "\"b\""), ("ab", "\"ab\""), ("ab", "\"a\\u0062\""), ("c", "\"c\"")];
+    const SPACE: [&str; 4] = ["", " ", "\n    ", "\t"];
+    let member = (0..KEYS.len(), 0..SPACE.len(), 0..3u8, any::<u8>());
+    let object = prop::collection::vec(member, 0..5);
+    prop::collection::vec(object, 1..6).prop_map(|objects| {
+        let mut duplicate = false;
+        let items: Vec<String> = objects
+            .iter()
+            .map(|members| {
+                let mut names: Vec<&str> = Vec::new();
+                let parts: Vec<String> = members
+                    .iter()
+                    .map(|&(k, s, kind, n)| {
+                        let (name, raw) = KEYS[k];
+                        duplicate |= names.contains(&name);
+                        names.push(name);
+                        let value = match kind {
+                            0 => n.to_string(),
+                            1 => format!("\"v{n}\""),
+                            _ => format!("{{{raw}:{n}}}"),
+                        };
+                        format!("{sp}{raw}{sp}:{value}", sp = SPACE[s])
+                    })
+                    .collect();
+                format!("{{{}}}", parts.join(","))
+            })
+            .collect();
+        (format!("[{}]", items.join(",")), duplicate)
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+    #[test]
+    fn like_objects_read_as_serde_json_reads((text, duplicate) in like_objects()) {
+        let want: serde_json::Value = serde_json::from_str(&text).map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+        if duplicate {
+            proptest::prop_assert_eq!(read(&text), Err(Bail), "{}", text);
+        } else {
+            proptest::prop_assert_eq!(read(&text), Ok(want), "{}", text);
+        }
+    }
+}

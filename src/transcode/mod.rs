@@ -6,7 +6,9 @@
 //! serializer cannot promise. What the lexer leaves to serde_json (invalid JSON, duplicate
 //! keys) goes through `serde_json::Value` and is then written by the same writers.
 
+mod keys;
 mod lex;
+mod piece;
 mod scan;
 mod singular;
 pub mod xml;
@@ -30,11 +32,11 @@ pub fn parse(body: &[u8]) -> Result<serde_json::Value, TranscodeError> {
 }
 
 /// Writes JSON `text` in `format` straight from the lexer.
-fn stream(text: &str, format: Format) -> lex::Lexed<String> {
+fn stream(text: &str, format: Format) -> lex::Lexed<Vec<u8>> {
     match format {
-        Format::Json => Ok(text.to_string()),
+        Format::Json => Ok(text.as_bytes().to_vec()),
         Format::Xml => xml::document(text),
-        Format::Yaml => yaml::document(text),
+        Format::Yaml => yaml::document(text).map(String::into_bytes),
     }
 }
 
@@ -42,12 +44,14 @@ fn stream(text: &str, format: Format) -> lex::Lexed<String> {
 /// first settles duplicate keys the way serde_json does (the last value, at the first key's
 /// place), so the lexer always takes the result.
 pub fn render(value: &serde_json::Value, format: Format) -> Result<Vec<u8>, TranscodeError> {
-    render_text(value, format).map(String::into_bytes)
-}
-
-fn render_text(value: &serde_json::Value, format: Format) -> Result<String, TranscodeError> {
     let text = serde_json::to_string(value)?;
     stream(&text, format).map_err(|_| TranscodeError::TooDeep)
+}
+
+/// [`render`] as a `String`. The writers only ever write whole UTF-8 characters, so nothing
+/// is replaced here.
+fn render_text(value: &serde_json::Value, format: Format) -> Result<String, TranscodeError> {
+    render(value, format).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Appends `n` spaces of indentation, a run at a time.
@@ -95,7 +99,7 @@ pub fn transcode(body: &[u8], format: Format) -> Result<Vec<u8>, TranscodeError>
         return Ok(body.to_vec());
     }
     match std::str::from_utf8(body).ok().map(|text| stream(text, format)) {
-        Some(Ok(out)) => Ok(out.into_bytes()),
+        Some(Ok(out)) => Ok(out),
         _ => render(&parse(body)?, format),
     }
 }

@@ -6,7 +6,9 @@
 //! string `<k></k>`; a key that is not an XML name becomes `<item key="…">`; characters XML 1.0
 //! forbids become U+FFFD, so the output is well-formed whatever the input.
 
+use super::keys::same;
 use super::lex::{Item, Lexed, Lexer};
+use super::piece::{self, Piece};
 use super::scan;
 use super::singular::singular;
 use std::rc::Rc;
@@ -41,9 +43,9 @@ pub fn to_xml(value: &serde_json::Value) -> Result<String, super::TranscodeError
 
 /// Writes JSON `text` as a LiveAgent XML document. A top-level `{"response": …}` object
 /// supplies the root's content; any other top-level value is wrapped whole in `<response>`.
-pub(super) fn document(text: &str) -> Lexed<String> {
-    let mut w = Writer { out: String::with_capacity(text.len() + text.len() / 4 + 64), tags: Tags::default() };
-    w.out.push_str(DECLARATION);
+pub(super) fn document(text: &str) -> Lexed<Vec<u8>> {
+    let mut w = Writer { out: Vec::with_capacity(text.len() + text.len() / 4 + 64), tags: Tags::default() };
+    w.out.extend_from_slice(DECLARATION.as_bytes());
     let root = Written::new(&Tag::named("response".to_string()), 0);
     // LiveAgent's envelope, known only once its one key has been read: write it, and start
     // again wrapping the whole value if another key follows.
@@ -64,30 +66,32 @@ pub(super) fn document(text: &str) -> Lexed<String> {
     Ok(w.out)
 }
 
+/// The output is bytes, not a `String`, so short runs can be appended a block at a time
+/// (see `piece`); everything written is whole UTF-8 characters from the input or from here.
 struct Writer {
-    out: String,
+    out: Vec<u8>,
     tags: Tags,
 }
 
 /// What is written for one element name at one depth, built once and then copied whole.
 struct Written {
     /// Indentation and start tag.
-    open: String,
+    open: Piece,
     /// Indentation and empty-element tag, with its line end.
-    empty: String,
+    empty: Piece,
     /// End tag and line end; indentation, where needed, is written before it.
-    close: String,
+    close: Piece,
 }
 
 impl Written {
     fn new(tag: &Tag<'_>, depth: usize) -> Self {
-        let mut start = String::new();
+        let mut start = Vec::new();
         indent(&mut start, depth);
         open(&mut start, tag);
         let mut empty = start.clone();
         empty.pop();
-        empty.push_str("/>\n");
-        Written { open: start, empty, close: format!("</{}>\n", tag.name) }
+        empty.extend_from_slice(b"/>\n");
+        Written { open: Piece::new(&start), empty: Piece::new(&empty), close: Piece::new(format!("</{}>\n", tag.name).as_bytes()) }
     }
 }
 
@@ -112,27 +116,10 @@ impl Tags {
     /// The tags of `key` at `depth`, built and cached if they are not cached yet.
     fn get(&mut self, key: &str, hash: u64, depth: usize) -> &Rc<Written> {
         let slot = &mut self.slots[(hash as usize ^ depth) % SLOTS];
-        if !matches!(slot, Some((h, d, k, _)) if *h == hash && *d == depth && same_key(k.as_bytes(), key.as_bytes())) {
+        if !matches!(slot, Some((h, d, k, _)) if *h == hash && *d == depth && same(k.as_bytes(), key.as_bytes())) {
             *slot = None;
         }
         &slot.get_or_insert_with(|| (hash, depth, key.into(), Rc::new(Written::new(&Tag::for_key(key), depth)))).3
-    }
-}
-
-/// `a == b` for the short keys of API objects, in two overlapping word compares instead of a
-/// call to `memcmp`: the tag cache compares one key per member.
-fn same_key(a: &[u8], b: &[u8]) -> bool {
-    fn word(bytes: Option<&[u8; 8]>) -> u64 {
-        bytes.map_or(0, |w| u64::from_le_bytes(*w))
-    }
-    fn half(bytes: Option<&[u8; 4]>) -> u32 {
-        bytes.map_or(0, |w| u32::from_le_bytes(*w))
-    }
-    match a.len() {
-        n if n != b.len() => false,
-        8..=16 => word(a.first_chunk()) == word(b.first_chunk()) && word(a.last_chunk()) == word(b.last_chunk()),
-        4..=7 => half(a.first_chunk()) == half(b.first_chunk()) && half(a.last_chunk()) == half(b.last_chunk()),
-        _ => a == b,
     }
 }
 
@@ -140,32 +127,32 @@ fn same_key(a: &[u8], b: &[u8]) -> bool {
 fn element(lex: &mut Lexer<'_>, w: &mut Writer, tag: &Written, item: Item<'_>, depth: usize, list_key: &str) -> Lexed<()> {
     match item {
         Item::Null | Item::Object { empty: true } | Item::Array { empty: true } => {
-            w.out.push_str(&tag.empty);
+            tag.empty.append_to(&mut w.out);
             return Ok(());
         }
         Item::Bool(b) => {
-            w.out.push_str(&tag.open);
-            w.out.push_str(if b { "true" } else { "false" });
+            tag.open.append_to(&mut w.out);
+            w.out.extend_from_slice(if b { b"true" } else { b"false" });
         }
         Item::Number(n) => {
-            w.out.push_str(&tag.open);
+            tag.open.append_to(&mut w.out);
             if super::verbatim_integer(n) {
-                w.out.push_str(n);
+                w.out.extend_from_slice(n.as_bytes());
             } else {
-                w.out.push_str(&super::number(n)?.to_string());
+                w.out.extend_from_slice(super::number(n)?.to_string().as_bytes());
             }
         }
         Item::String(s) => {
-            w.out.push_str(&tag.open);
-            text(&mut w.out, s, lex.plain());
+            tag.open.append_to(&mut w.out);
+            text(&mut w.out, s, lex);
         }
         Item::Escaped(s) => {
-            w.out.push_str(&tag.open);
+            tag.open.append_to(&mut w.out);
             escape_into(&mut w.out, &s);
         }
         Item::Object { empty: false } => {
-            w.out.push_str(&tag.open);
-            w.out.push('\n');
+            tag.open.append_to(&mut w.out);
+            w.out.push(b'\n');
             let mut first = true;
             while let Some(key) = lex.key(first)? {
                 first = false;
@@ -173,9 +160,9 @@ fn element(lex: &mut Lexer<'_>, w: &mut Writer, tag: &Written, item: Item<'_>, d
                 match lex.value()? {
                     // Most members are strings: written here, without a call or a tag count.
                     Item::String(s) => {
-                        w.out.push_str(&member.open);
-                        text(&mut w.out, s, lex.plain());
-                        w.out.push_str(&member.close);
+                        member.open.append_to(&mut w.out);
+                        text(&mut w.out, s, lex);
+                        member.close.append_to(&mut w.out);
                     }
                     value => {
                         let member = Rc::clone(member);
@@ -186,8 +173,8 @@ fn element(lex: &mut Lexer<'_>, w: &mut Writer, tag: &Written, item: Item<'_>, d
             indent(&mut w.out, depth);
         }
         Item::Array { empty: false } => {
-            w.out.push_str(&tag.open);
-            w.out.push('\n');
+            tag.open.append_to(&mut w.out);
+            w.out.push(b'\n');
             let item_tag = Written::new(&Tag::named(singular(list_key)), depth + 1);
             let mut first = true;
             while lex.more(first)? {
@@ -199,32 +186,33 @@ fn element(lex: &mut Lexer<'_>, w: &mut Writer, tag: &Written, item: Item<'_>, d
             indent(&mut w.out, depth);
         }
     }
-    w.out.push_str(&tag.close);
+    tag.close.append_to(&mut w.out);
     Ok(())
 }
 
-/// A string's text; `plain` when the lexer found nothing in it that needs escaping.
-fn text(out: &mut String, s: &str, plain: bool) {
-    if plain {
-        out.push_str(s);
-    } else {
-        escape_into(out, s);
+/// The string `s` the lexer read last, as text: escaped unless the lexer found it plain.
+#[inline(always)]
+fn text(out: &mut Vec<u8>, s: &str, lex: &Lexer<'_>) {
+    match lex.block() {
+        Some(block) if lex.plain() && s.len() <= piece::BLOCK => piece::append(out, block, s.len()),
+        _ if lex.plain() => out.extend_from_slice(s.as_bytes()),
+        _ => escape_into(out, s),
     }
 }
 
-fn open(out: &mut String, tag: &Tag<'_>) {
-    out.push('<');
-    out.push_str(&tag.name);
+fn open(out: &mut Vec<u8>, tag: &Tag<'_>) {
+    out.push(b'<');
+    out.extend_from_slice(tag.name.as_bytes());
     if let Some(key) = tag.key_attr {
-        out.push_str(" key=\"");
+        out.extend_from_slice(b" key=\"");
         escape_into(out, key);
-        out.push('"');
+        out.push(b'"');
     }
-    out.push('>');
+    out.push(b'>');
 }
 
-fn indent(out: &mut String, depth: usize) {
-    super::spaces(out, depth);
+fn indent(out: &mut Vec<u8>, depth: usize) {
+    piece::spaces(out, depth);
 }
 
 /// Bytes that need attention in XML text: almost all text has none, and is checked sixteen
@@ -237,23 +225,27 @@ fn attention(v: scan::Lanes) -> scan::Lanes {
 
 /// Escapes like PHP 8.1 `htmlspecialchars` (what LiveAgent's encoder calls), keeps `\r` as a
 /// reference so parsers do not normalise it away, and replaces what XML 1.0 cannot carry.
-fn escape_into(out: &mut String, text: &str) {
+fn escape_into(out: &mut Vec<u8>, text: &str) {
     let plain = |c: char| !matches!(c, '&' | '<' | '>' | '"' | '\'' | '\r') && xml_char(c);
     if scan::find(text.as_bytes(), 0, attention) == text.len() || text.chars().all(plain) {
-        out.push_str(text);
+        out.extend_from_slice(text.as_bytes());
         return;
     }
     for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#039;"),
-            '\r' => out.push_str("&#13;"),
-            c if xml_char(c) => out.push(c),
-            _ => out.push('\u{FFFD}'),
-        }
+        let reference: &[u8] = match c {
+            '&' => b"&amp;",
+            '<' => b"&lt;",
+            '>' => b"&gt;",
+            '"' => b"&quot;",
+            '\'' => b"&#039;",
+            '\r' => b"&#13;",
+            c => {
+                let c = if xml_char(c) { c } else { '\u{FFFD}' };
+                out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                continue;
+            }
+        };
+        out.extend_from_slice(reference);
     }
 }
 
@@ -322,19 +314,6 @@ mod tests {
     fn escapes_and_forbidden_chars() {
         let out = xml(json!({"response": {"t": "a&b<c>\"d'\r\u{1}\u{FFFF}"}}));
         assert!(out.contains("<t>a&amp;b&lt;c&gt;&quot;d&#039;&#13;\u{FFFD}\u{FFFD}</t>"), "{out}");
-    }
-
-    #[test]
-    fn key_comparison() {
-        let keys: Vec<String> =
-            (0..=20).flat_map(|n| ["a".repeat(n), format!("{}b", "a".repeat(n)), format!("b{}", "a".repeat(n))]).collect();
-        for a in &keys {
-            for b in &keys {
-                assert_eq!(same_key(a.as_bytes(), b.as_bytes()), a == b, "{a:?} {b:?}");
-            }
-        }
-        assert!(!same_key(b"abcdefghij", b"abcdXfghij"), "a difference in the middle of two words");
-        assert!(!same_key(b"abcde", b"abXde"));
     }
 
     #[test]
