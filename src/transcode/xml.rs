@@ -191,8 +191,10 @@ fn element(lex: &mut Lexer<'_>, w: &mut Writer, tag: &Written, item: Item<'_>, d
 }
 
 /// The string `s` the lexer read last, as text: escaped unless the lexer found it plain.
+/// Only the string read last: its plainness and its block are the lexer's, not `s`'s.
 #[inline(always)]
 fn text(out: &mut Vec<u8>, s: &str, lex: &Lexer<'_>) {
+    debug_assert!(lex.block().is_none_or(|b| b.starts_with(s.as_bytes()) || s.len() > piece::BLOCK));
     match lex.block() {
         Some(block) if lex.plain() && s.len() <= piece::BLOCK => piece::append(out, block, s.len()),
         _ if lex.plain() => out.extend_from_slice(s.as_bytes()),
