@@ -24,19 +24,17 @@ pub struct Key {
     /// Where the lexer stood when it went for this key: just after the previous value, or at
     /// the first key's opening quote.
     at: usize,
-    /// Length of the stretch from `at` to the first byte of the key's value; 0 for a key with
-    /// escapes, whose raw text is not its value and so is never compared raw.
+    /// Length of the stretch from `at` to the first byte of the key's value.
     pub len: usize,
-    /// Position of the key's opening quote, and its length with both quotes.
+    /// Position of the key's opening quote, and its length with both quotes; 0 for a key with
+    /// escapes, whose raw text is not its value: an object with one never becomes a prediction.
     pub quote: usize,
     pub quoted: usize,
 }
 
 impl Key {
-    /// The key read from `quote` (its opening quote, `quoted` bytes long with both quotes,
-    /// 0 with escapes) for a stretch of `len` bytes from `at`.
     pub fn new(hash: u64, at: usize, len: usize, quote: usize, quoted: usize) -> Self {
-        Key { hash, at, len: if quoted == 0 { 0 } else { len }, quote, quoted }
+        Key { hash, at, len, quote, quoted }
     }
 }
 
@@ -74,7 +72,7 @@ impl Keys {
     pub fn close(&mut self) -> Lexed<()> {
         let frame = self.frames.pop().ok_or(Bail)?;
         let keys = self.seen.get(frame.start..).unwrap_or_default();
-        if !frame.predicting && keys.iter().all(|k| k.len > 0) {
+        if !frame.predicting && keys.iter().all(|k| k.quoted > 0) {
             let depth = self.frames.len();
             if self.shapes.len() <= depth {
                 self.shapes.resize_with(depth + 1, Vec::new);

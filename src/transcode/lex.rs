@@ -77,10 +77,7 @@ impl<'a> Lexer<'a> {
     #[inline(always)]
     pub fn value(&mut self) -> Lexed<Item<'a>> {
         if self.byte(self.pos) == Some(b'"') {
-            return match self.unescaped()? {
-                Some(s) => Ok(Item::String(s)),
-                None => self.escaped().map(Item::Escaped),
-            };
+            return self.string_item();
         }
         self.other_value()
     }
@@ -96,10 +93,7 @@ impl<'a> Lexer<'a> {
                 Ok(Item::Object { empty })
             }
             Some(b'[') => self.open(b']').map(|empty| Item::Array { empty }),
-            Some(b'"') => match self.unescaped()? {
-                Some(s) => Ok(Item::String(s)),
-                None => self.escaped().map(Item::Escaped),
-            },
+            Some(b'"') => self.string_item(),
             Some(b't') => self.literal("true", Item::Bool(true)),
             Some(b'f') => self.literal("false", Item::Bool(false)),
             Some(b'n') => self.literal("null", Item::Null),
@@ -265,6 +259,15 @@ impl<'a> Lexer<'a> {
             Err(Bail)
         } else {
             Ok(())
+        }
+    }
+
+    /// A string value at its opening quote.
+    #[inline(always)]
+    fn string_item(&mut self) -> Lexed<Item<'a>> {
+        match self.unescaped()? {
+            Some(s) => Ok(Item::String(s)),
+            None => self.escaped().map(Item::Escaped),
         }
     }
 

@@ -19,25 +19,30 @@ pub fn append(out: &mut Vec<u8>, block: &[u8; BLOCK], len: usize) {
 /// A fixed run of output (a tag with its indentation), kept padded to a block when it fits.
 pub struct Piece {
     block: [u8; BLOCK],
-    /// The whole run: its length tells whether the block holds it.
-    bytes: Box<[u8]>,
+    len: usize,
+    /// The run when it is longer than a block; empty (no allocation) otherwise.
+    long: Box<[u8]>,
 }
 
 impl Piece {
     pub fn new(bytes: &[u8]) -> Self {
         let mut block = [0; BLOCK];
-        if let Some(head) = block.get_mut(..bytes.len()) {
-            head.copy_from_slice(bytes);
-        }
-        Piece { block, bytes: bytes.into() }
+        let long = match block.get_mut(..bytes.len()) {
+            Some(head) => {
+                head.copy_from_slice(bytes);
+                Box::default()
+            }
+            None => bytes.into(),
+        };
+        Piece { block, len: bytes.len(), long }
     }
 
     #[inline(always)]
     pub fn append_to(&self, out: &mut Vec<u8>) {
-        if self.bytes.len() <= BLOCK {
-            append(out, &self.block, self.bytes.len());
+        if self.len <= BLOCK {
+            append(out, &self.block, self.len);
         } else {
-            out.extend_from_slice(&self.bytes);
+            out.extend_from_slice(&self.long);
         }
     }
 }
