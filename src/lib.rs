@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod form;
 pub mod format;
 pub mod framing;
+pub mod http1;
 pub mod metrics;
 pub mod plan;
 pub mod proxy;

@@ -66,8 +66,8 @@ impl Pool {
     }
 
     /// A pooled connection to `peer` that is still open, else a new one; true when pooled.
-    async fn connect(&self, peer: &HttpPeer, key: u64, pooled: bool) -> Result<(Stream, bool), Failure> {
-        while let Some(mut stream) = if pooled { self.take(key) } else { None } {
+    async fn connect(&self, peer: &HttpPeer, key: u64, pooled: bool, now: Instant) -> Result<(Stream, bool), Failure> {
+        while let Some(mut stream) = if pooled { self.take(key, now) } else { None } {
             if still_open(&mut stream) {
                 return Ok((stream, true));
             }
@@ -76,21 +76,20 @@ impl Pool {
         Ok((stream, false))
     }
 
-    fn take(&self, key: u64) -> Option<Stream> {
+    fn take(&self, key: u64, now: Instant) -> Option<Stream> {
         let mut idle = self.idle.lock().ok()?;
         // Newest first: the one least likely to have been closed by the server meanwhile.
         // Older ones of the same peer stay; those of another peer (before a reload) go.
         while let Some(entry) = idle.pop_back() {
-            if entry.peer == key && entry.since.elapsed() < IDLE_TIMEOUT {
+            if entry.peer == key && now.saturating_duration_since(entry.since) < IDLE_TIMEOUT {
                 return Some(entry.stream);
             }
         }
         None
     }
 
-    fn put(&self, stream: Stream, key: u64) {
+    fn put(&self, stream: Stream, key: u64, now: Instant) {
         let Ok(mut idle) = self.idle.lock() else { return };
-        let now = Instant::now();
         // The oldest are at the front: drop the expired and, when full, the oldest of all.
         while idle.front().is_some_and(|e| now.duration_since(e.since) >= IDLE_TIMEOUT) || idle.len() >= self.max_idle {
             idle.pop_front();
@@ -100,6 +99,7 @@ impl Pool {
 
     /// Sends one request (`head` ends with its blank line) and reads the response head. A
     /// pooled connection found closed before any answer is retried once on a new connection.
+    /// `now`: the caller's clock reading, for the pool's idle limit (one read fewer per request).
     pub async fn exchange(
         &self,
         peer: &HttpPeer,
@@ -107,12 +107,13 @@ impl Pool {
         body: &[u8],
         head_request: bool,
         timeout: Duration,
+        now: Instant,
     ) -> Result<Response, UpstreamFault> {
         let key = peer.reuse_hash();
         let mut fault = UpstreamFault::Connect;
         for attempt in 0..2 {
             // The retry goes to a new connection: the pool may hold more that the server closed.
-            let (stream, pooled) = self.connect(peer, key, attempt == 0).await.map_err(|f| f.fault)?;
+            let (stream, pooled) = self.connect(peer, key, attempt == 0, now).await.map_err(|f| f.fault)?;
             match attempt_once(stream, head, body, head_request, timeout).await {
                 Ok(mut response) => {
                     response.key = key;
@@ -125,10 +126,11 @@ impl Pool {
         Err(fault)
     }
 
-    /// Returns the connection of a fully read response to the pool, when it can be reused.
-    pub fn release(&self, response: Response) {
+    /// Returns the connection of a fully read response to the pool, when it can be reused;
+    /// `now` is when its body ended.
+    pub fn release(&self, response: Response, now: Instant) {
         if response.body.reusable() && response.keep_alive && response.buf.is_empty() {
-            self.put(response.stream, response.key);
+            self.put(response.stream, response.key, now);
         }
     }
 }
@@ -266,6 +268,11 @@ pub struct Response {
 }
 
 impl Response {
+    /// The body's length when LiveAgent framed it by length (0 when it has none).
+    pub fn length(&self) -> Option<u64> {
+        self.body.length_left()
+    }
+
     pub fn header(&self, name: &HeaderName) -> Option<&HeaderValue> {
         self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }

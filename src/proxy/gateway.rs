@@ -2,8 +2,9 @@
 //! body, key, quota, then LiveAgent via `upstream`), answering, metrics and the access log,
 //! and the connection's keep-alive and shutdown behaviour.
 
+use super::conn::{Conn, Fault, Next};
 use super::state::{Runtime, Shared};
-use super::{respond, upstream};
+use super::upstream;
 use crate::auth::AuthError;
 use crate::config::KeySpec;
 use crate::envelope::{Envelope, GatewayError};
@@ -15,13 +16,11 @@ use crate::request_id;
 use crate::routes::UNMATCHED;
 use crate::shape::UpstreamFault;
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
-use pingora::apps::{HttpPersistentSettings, HttpServerApp, ReusedHttpStream};
-use pingora::prelude::*;
-use pingora::protocols::http::ServerSession as Session;
+use pingora::apps::ServerApp;
+use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub struct Gateway {
     pub shared: Arc<Shared>,
@@ -40,64 +39,81 @@ pub struct Ctx {
     pub upstream_error: Option<UpstreamFault>,
 }
 
-/// Marks a connection that already served a request, so the next one on it may be dropped
-/// at shutdown while it is still idle.
-struct Reused;
+/// How long a fresh connection may take to send its first request, and a keep-alive
+/// connection may sit idle between requests.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// After shutdown starts, how long an idle keep-alive connection still waits for a request
+/// that may already be on its way.
+const SHUTDOWN_LINGER: Duration = Duration::from_secs(1);
 
 #[async_trait]
-impl HttpServerApp for Gateway {
-    async fn process_new_http(self: &Arc<Self>, mut session: Session, shutdown: &ShutdownWatch) -> Option<ReusedHttpStream> {
-        let reused = session.take_connection_user_context().is_some();
-        if !read_request(&mut session, reused, shutdown).await {
-            return None;
+impl ServerApp for Gateway {
+    async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
+        let mut conn = Conn::new(stream);
+        let mut reused = false;
+        loop {
+            match next_request(&mut conn, reused, shutdown).await {
+                Next::Request => {}
+                Next::Closed => return None,
+                Next::Bad(_) => {
+                    let mut ctx = Ctx::new(&self.shared);
+                    ctx.request_id = request_id::generate();
+                    let _ = refuse(&mut conn, &mut ctx, GatewayError::BadRequest).await;
+                    self.serve_end(&mut conn, &ctx).await;
+                    return None;
+                }
+            }
+            if *shutdown.borrow() {
+                // Answer this request, then close: the process is going away.
+                conn.close_after();
+            }
+            let mut ctx = Ctx::new(&self.shared);
+            // Boxed: the request-handling state is large, and only a connection that is
+            // serving a request should hold it; an idle keep-alive connection then costs a
+            // few KB.
+            if let Err(fault) = Box::pin(handle(&self.shared, &mut conn, &mut ctx)).await {
+                fail(&mut conn, &mut ctx, fault).await;
+            }
+            if !self.serve_end(&mut conn, &ctx).await {
+                return None;
+            }
+            reused = true;
         }
-        if *shutdown.borrow() {
-            // Answer this request, then close: the process is going away.
-            session.set_keepalive(None);
-        }
-        let mut ctx = Ctx::new(&self.shared);
-        // Boxed: the request-handling state is large, and only a connection that is serving a
-        // request should hold it; an idle keep-alive connection then costs a few KB.
-        if let Err(e) = Box::pin(handle(&self.shared, &mut session, &mut ctx)).await {
-            fail(&mut session, &mut ctx, &e).await;
-        }
-        self.shared.metrics.in_flight.dec();
-        ctx.finish(&self.shared);
-        let mut persistent = HttpPersistentSettings::for_session(&session);
-        persistent.set_user_context(Box::new(Reused));
-        session.finish().await.ok().flatten().map(|s| ReusedHttpStream::from_reusable_stream(s, persistent))
     }
 }
 
-/// Reads the request head. A fresh connection always gets its first request read and
+impl Gateway {
+    /// Records the request and says whether the connection takes another.
+    async fn serve_end(&self, conn: &mut Conn, ctx: &Ctx) -> bool {
+        self.shared.metrics.in_flight.dec();
+        ctx.finish(&self.shared);
+        conn.finish().await
+    }
+}
+
+/// Waits for the next request. A fresh connection always gets its first request read and
 /// answered; an idle keep-alive connection still gets `SHUTDOWN_LINGER` after shutdown starts
 /// for a request already on its way, then closes. (pingora's proxy service drops both at once,
 /// which resets requests that arrive just as an old process hands its sockets over during an
 /// upgrade.)
-async fn read_request(session: &mut Session, reused: bool, shutdown: &ShutdownWatch) -> bool {
+async fn next_request(conn: &mut Conn, reused: bool, shutdown: &ShutdownWatch) -> Next {
     if !reused {
-        // A fresh connection that never sends a request must not hold a task forever.
-        session.set_read_timeout(Some(FIRST_REQUEST_TIMEOUT));
-        return matches!(session.read_request().await, Ok(true));
+        return conn.next_request(IDLE_TIMEOUT).await;
     }
     let mut shutdown = shutdown.clone();
     // One read future throughout, so bytes it has buffered are never lost.
-    let read = session.read_request();
+    let read = conn.next_request(IDLE_TIMEOUT);
     tokio::pin!(read);
-    let result = tokio::select! {
+    tokio::select! {
         biased;
         r = &mut read => r,
         // The watch guard must not live across the linger below.
-        _ = async { drop(shutdown.wait_for(|down| *down).await) } => match tokio::time::timeout(SHUTDOWN_LINGER, &mut read).await {
+        _ = async { drop(shutdown.wait_for(|down| *down).await) } => match pingora::time::fast_timeout::fast_timeout(SHUTDOWN_LINGER, &mut read).await {
             Ok(r) => r,
-            Err(_) => return false,
+            Err(_) => Next::Closed,
         },
-    };
-    matches!(result, Ok(true))
+    }
 }
-
-const SHUTDOWN_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
-const FIRST_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Ctx {
     fn new(shared: &Shared) -> Self {
@@ -135,58 +151,48 @@ impl Ctx {
 
 /// A request that failed outside the planned paths (the client went away mid-body, a write
 /// failed): an envelope if nothing was sent yet, and the connection is not reused.
-async fn fail(session: &mut Session, ctx: &mut Ctx, e: &Error) {
-    session.set_keepalive(None);
-    if session.response_written().is_some() {
+async fn fail(conn: &mut Conn, ctx: &mut Ctx, fault: Fault) {
+    conn.close_after();
+    if conn.answered() || fault == Fault::Write {
         return;
     }
-    let error = match e.esource() {
-        ErrorSource::Downstream => GatewayError::BadRequest,
-        _ => GatewayError::UpstreamUnavailable,
-    };
     if ctx.request_id.is_empty() {
         ctx.request_id = request_id::generate();
     }
-    let _ = refuse(session, ctx, error).await;
-}
-
-fn header<'a>(session: &'a Session, name: &str) -> Option<&'a str> {
-    session.req_header().headers.get(name).and_then(|v| v.to_str().ok())
+    let _ = refuse(conn, ctx, GatewayError::BadRequest).await;
 }
 
 /// The request path: route, body, authentication, quota, then LiveAgent.
-async fn handle(shared: &Shared, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
+async fn handle(shared: &Shared, conn: &mut Conn, ctx: &mut Ctx) -> Result<(), Fault> {
     let rt = shared.runtime.load_full();
-    ctx.method = method_label(session.req_header().method.as_str());
-    ctx.request_id = request_id::from_header(header(session, "x-request-id"));
-    let uri = session.req_header().uri.clone();
-    let target = match plan::target(uri.path(), uri.query(), header(session, "accept")) {
+    let head = &conn.head;
+    ctx.method = method_label(head.method());
+    ctx.request_id = request_id::from_header(head.header("x-request-id"));
+    let target = match plan::target(head.path(), head.query(), head.header("accept")) {
         Ok(t) => t,
         Err(format) => {
             ctx.format = format;
-            return refuse(session, ctx, GatewayError::NotFound).await;
+            return refuse(conn, ctx, GatewayError::NotFound).await;
         }
     };
     ctx.endpoint = target.routed.endpoint;
     ctx.format = target.format;
-    let Some(body) = read_body(session, rt.config.max_request_bytes).await? else {
-        session.set_keepalive(None);
-        return refuse(session, ctx, GatewayError::BodyTooLarge).await;
+    let Some(body) = conn.read_body(rt.config.max_request_bytes).await? else {
+        return refuse(conn, ctx, GatewayError::BodyTooLarge).await;
     };
-    let method = session.req_header().method.as_str().to_string();
-    let apikey_header = header(session, crate::auth::APIKEY).map(str::to_string);
-    let parts = RequestParts::new(&method, uri.query(), header(session, "content-type"), apikey_header.as_deref(), &body);
-    let admitted = match admit(shared, &rt, session, &target, &parts).await {
+    let head = &conn.head;
+    let parts = RequestParts::new(head.method(), head.query(), head.header("content-type"), head.header(crate::auth::APIKEY), &body);
+    let admitted = match admit(shared, &rt, conn, &target, &parts).await {
         Ok(a) => a,
         Err(refused) => {
             ctx.key_id = refused.key_id;
-            return refuse(session, ctx, refused.error).await;
+            return refuse(conn, ctx, refused.error).await;
         }
     };
     ctx.key_id = Some(admitted.0.id.clone());
     let rate_headers = admitted.1.headers();
     let up = plan::upstream(&target, &parts, admitted.0, rt.config.upstream.apikey.as_deref(), &rt.config.upstream.base_path);
-    upstream::forward(shared, &rt, session, ctx, up, Bytes::from(body), rate_headers).await
+    upstream::forward(shared, &rt, conn, ctx, up, body, rate_headers).await
 }
 
 /// The brute-force guard, authentication, authorisation and quotas, in that order; every
@@ -194,12 +200,12 @@ async fn handle(shared: &Shared, session: &mut Session, ctx: &mut Ctx) -> Result
 async fn admit<'r>(
     shared: &Shared,
     rt: &'r Runtime,
-    session: &Session,
+    conn: &Conn,
     target: &plan::Target,
     parts: &RequestParts<'_>,
 ) -> std::result::Result<(&'r KeySpec, Allowance), plan::Refused> {
     let refused = |error, key_id: Option<&str>| plan::Refused { error, key_id: key_id.map(str::to_string), auth: None };
-    let guarded = shared.guard.as_ref().and_then(|guard| Some((guard, client_ip(rt, session)?)));
+    let guarded = shared.guard.as_ref().and_then(|guard| Some((guard, client_ip(rt, conn)?)));
     if let Some((guard, ip)) = guarded {
         guard.check(ip).map_err(|retry_after| refused(GatewayError::TooManyAuthFailures { retry_after }, None))?;
     }
@@ -224,10 +230,9 @@ async fn admit<'r>(
     }
 }
 
-fn client_ip(rt: &Runtime, session: &Session) -> Option<std::net::IpAddr> {
+fn client_ip(rt: &Runtime, conn: &Conn) -> Option<std::net::IpAddr> {
     let mode = rt.config.auth_guard?.client_ip;
-    let peer = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
-    quota::guard::client_ip(mode, peer, header(session, "x-forwarded-for"))
+    quota::guard::client_ip(mode, conn.client_ip(), conn.head.header("x-forwarded-for"))
 }
 
 /// Counts an authentication failure or a quota refusal.
@@ -244,29 +249,17 @@ fn count_refusal(shared: &Shared, refused: &plan::Refused) {
     shared.metrics.rate_limited.with_label_values(&[id, limit]).inc();
 }
 
-/// Reads the whole request body; `None` when it is larger than `cap`.
-async fn read_body(session: &mut Session, cap: usize) -> Result<Option<Vec<u8>>> {
-    let declared = header(session, "content-length").and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > cap as u64) {
-        return Ok(None);
-    }
-    let mut body = BytesMut::new();
-    while let Some(chunk) = session.read_request_body().await? {
-        if body.len() + chunk.len() > cap {
-            return Ok(None);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Some(Vec::from(body)))
-}
-
 /// Answers with the error envelope for `e` in the request's format.
-pub async fn refuse(session: &mut Session, ctx: &mut Ctx, e: GatewayError) -> Result<()> {
+pub async fn refuse(conn: &mut Conn, ctx: &mut Ctx, e: GatewayError) -> Result<(), Fault> {
     let envelope = Envelope::for_error(e, &ctx.request_id);
     let mut headers = vec![("X-Request-Id", ctx.request_id.clone())];
     if let Some(secs) = e.retry_after() {
         headers.push(("Retry-After", secs.to_string()));
     }
     ctx.status = envelope.status;
-    respond::write(session, envelope.status, ctx.format.content_type(), &headers, envelope.render(ctx.format)).await
+    if envelope.status == 413 {
+        // The body was not read: what follows it on the connection is unknown.
+        conn.close_after();
+    }
+    conn.respond(envelope.status, ctx.format.content_type(), &headers, &envelope.render(ctx.format)).await
 }

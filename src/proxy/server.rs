@@ -63,9 +63,9 @@ pub fn run(config: Config, opts: ServerOptions) -> Result<(), String> {
     server.bootstrap();
 
     let mut proxy = Service::new("liveagent-gateway".to_string(), Gateway { shared: shared.clone() });
-    // API requests are small: an 8 KiB read buffer per connection instead of pingora's 64 KiB
-    // keeps 1,000 idle keep-alive connections in a few MB.
-    proxy.add_listener(ListenerConfig::tcp(listen.as_str()).l4_buffer(L4BufferSettings::new(8 * 1024, 1460)));
+    // The connection code buffers reads and coalesces writes itself (proxy::conn); a second
+    // layer of buffers would copy every byte once more and hold memory per idle connection.
+    proxy.add_listener(ListenerConfig::tcp(listen.as_str()).l4_buffer(L4BufferSettings::unbuffered()));
     let mut admin = Service::new("liveagent-gateway admin".to_string(), Admin { shared: shared.clone() });
     admin.add_tcp(&admin_listen);
     server.add_service(proxy);

@@ -6,17 +6,14 @@
 //! streamed through chunk by chunk.
 
 use super::client::Response;
+use super::conn::{Conn, Fault, Reply};
 use super::gateway::{refuse, Ctx};
-use super::respond;
 use super::state::{Runtime, Shared};
 use crate::config;
+use crate::http1::{self, RequestHead};
 use crate::plan::{self, HeaderKey};
 use crate::shape;
-use bytes::Bytes;
-use http::header::{self, HeaderName};
-use pingora::http::{RequestHeader, ResponseHeader};
-use pingora::prelude::*;
-use pingora::protocols::http::ServerSession as Session;
+use http::header;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -43,28 +40,26 @@ const NOT_FORWARDED: &[&str] = &[
 const NOT_RETURNED: &[&str] =
     &["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "x-request-id"];
 
-fn listed(name: &HeaderName, list: &[&str]) -> bool {
-    list.contains(&name.as_str())
+fn listed(name: &str, list: &[&str]) -> bool {
+    list.iter().any(|l| l.eq_ignore_ascii_case(name))
 }
 
 /// Sends the request to LiveAgent and answers the client.
 pub async fn forward(
     shared: &Shared,
     rt: &Runtime,
-    session: &mut Session,
+    conn: &mut Conn,
     ctx: &mut Ctx,
     mut up: plan::Upstream,
-    body: Bytes,
+    body: Vec<u8>,
     rate_headers: Vec<(&'static str, String)>,
-) -> Result<()> {
+) -> Result<(), Fault> {
     let cfg = &rt.config.upstream;
-    let body = up.body.take().map_or(body, Bytes::from);
-    let client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
-    let client_header = session.req_header();
-    let head = request_head(client_header, &up, cfg, &ctx.request_id, client_ip, body.len());
-    let head_request = client_header.method == http::Method::HEAD;
+    let body = up.body.take().unwrap_or(body);
+    let head = request_head(&conn.head, &up, cfg, &ctx.request_id, conn.client_ip(), body.len());
+    let head_request = conn.head.is_head();
     let started = Instant::now();
-    let exchanged = shared.upstream.exchange(&rt.peer, &head, &body, head_request, cfg.read_timeout).await;
+    let exchanged = shared.upstream.exchange(&rt.peer, &head, &body, head_request, cfg.read_timeout, started).await;
     let mut headers = rate_headers;
     headers.push(("X-Request-Id", ctx.request_id.clone()));
     let mut response = match exchanged {
@@ -72,21 +67,22 @@ pub async fn forward(
         Err(fault) => {
             ctx.upstream_error = Some(fault);
             ctx.upstream_secs = Some(started.elapsed().as_secs_f64());
-            return refuse(session, ctx, fault.gateway_error()).await;
+            return refuse(conn, ctx, fault.gateway_error()).await;
         }
     };
     shared.mark_upstream_seen();
     let status = response.status;
     if shape::passes_through(ctx.format, status) {
-        return stream(shared, session, ctx, response, headers, started).await;
+        return stream(shared, conn, ctx, response, headers, started).await;
     }
     // LiveAgent's Retry-After (on a 429 or 503) is the one header an error response keeps.
     let retry_after = response.header(&header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_string);
     let read = response.read_all(cfg.max_response_bytes).await;
-    ctx.upstream_secs = Some(started.elapsed().as_secs_f64());
+    let done = Instant::now();
+    ctx.upstream_secs = Some((done - started).as_secs_f64());
     let shaped = match read {
         Ok(buf) => {
-            shared.upstream.release(response);
+            shared.upstream.release(response, done);
             let t = Instant::now();
             let shaped = shape::shape(ctx.format, status, &buf, &ctx.request_id);
             if (200..300).contains(&status) {
@@ -101,56 +97,57 @@ pub async fn forward(
     if let Some(retry) = retry_after {
         headers.push(("Retry-After", retry));
     }
-    respond::write(session, shaped.status, shaped.content_type, &headers, shaped.body).await
+    conn.respond(shaped.status, shaped.content_type, &headers, &shaped.body).await
 }
 
 /// Streams a JSON success to the client as LiveAgent sends it.
 async fn stream(
     shared: &Shared,
-    session: &mut Session,
+    conn: &mut Conn,
     ctx: &mut Ctx,
     mut response: Response,
     headers: Vec<(&'static str, String)>,
     started: Instant,
-) -> Result<()> {
+) -> Result<(), Fault> {
     let status = response.status;
-    let mut out = ResponseHeader::build(status, Some(response.headers.len() + headers.len()))?;
-    for (name, value) in std::mem::take(&mut response.headers) {
-        if !listed(&name, NOT_RETURNED) {
-            out.append_header(name, value)?;
+    let bodiless = matches!(status, 204 | 304) || conn.head.is_head();
+    // LiveAgent's own length stands when the body is framed by it (or there is none).
+    let sized = bodiless || response.length().is_some();
+    conn.start(status);
+    for (name, value) in &response.headers {
+        let returned = !listed(name.as_str(), NOT_RETURNED) && (sized || name != header::CONTENT_LENGTH);
+        if returned && !headers.iter().any(|(ours, _)| name.as_str().eq_ignore_ascii_case(ours)) {
+            conn.header(name.as_str(), value.as_bytes());
         }
     }
-    let bodiless = matches!(status, 204 | 304) || session.req_header().method == http::Method::HEAD;
-    if !bodiless && !out.headers.contains_key(header::CONTENT_LENGTH) {
-        out.insert_header(header::TRANSFER_ENCODING, "chunked")?;
-    }
     for (name, value) in &headers {
-        out.insert_header(*name, value.as_str())?;
+        conn.header(name, value.as_bytes());
     }
+    conn.end_head(if sized { Reply::Sized } else { Reply::Unsized });
     ctx.status = status;
-    session.write_response_header(Box::new(out)).await?;
     loop {
         match response.chunk().await {
-            Ok(Some(chunk)) => session.write_response_body(chunk, false).await?,
+            Ok(Some(chunk)) => conn.send(&chunk).await?,
             Ok(None) => break,
             Err(fault) => {
                 // The status is on the wire already: all that is left is to cut the response.
                 ctx.upstream_error = Some(fault);
                 ctx.upstream_secs = Some(started.elapsed().as_secs_f64());
-                session.set_keepalive(None);
-                return Error::e_explain(ErrorType::ReadError, "upstream body cut short");
+                conn.close_after();
+                return Err(Fault::Write);
             }
         }
     }
-    ctx.upstream_secs = Some(started.elapsed().as_secs_f64());
-    shared.upstream.release(response);
-    session.write_response_body(Bytes::new(), true).await
+    let done = Instant::now();
+    ctx.upstream_secs = Some((done - started).as_secs_f64());
+    shared.upstream.release(response, done);
+    conn.end().await
 }
 
 /// The request head LiveAgent receives: the client's headers less the per-connection ones,
 /// Host of the upstream, `Accept: application/json`, and the body's exact length.
 fn request_head(
-    client: &RequestHeader,
+    client: &RequestHead,
     up: &plan::Upstream,
     cfg: &config::Upstream,
     request_id: &str,
@@ -161,24 +158,24 @@ fn request_head(
         HeaderKey::Replace(key) => Some(key.as_str()),
         HeaderKey::Keep => None,
     };
-    let mut head = Vec::with_capacity(256 + up.path_and_query.len() + client.headers.len() * 48);
-    head.extend_from_slice(client.method.as_str().as_bytes());
+    let mut head = Vec::with_capacity(256 + up.path_and_query.len() + client.fields().count() * 48);
+    head.extend_from_slice(client.method().as_bytes());
     head.push(b' ');
     head.extend_from_slice(up.path_and_query.as_bytes());
     head.extend_from_slice(b" HTTP/1.1\r\n");
     let mut forwarded_for = None;
-    for (name, value) in client.headers.iter() {
-        if name.as_str() == "x-forwarded-for" {
-            forwarded_for = Some(value.as_bytes());
+    for (name, value) in client.fields() {
+        if forwarded_for.is_none() && name.eq_ignore_ascii_case("x-forwarded-for") {
+            forwarded_for = Some(value);
         }
-        let replaced = replace_key.is_some() && name.as_str() == crate::auth::APIKEY;
+        let replaced = replace_key.is_some() && name.eq_ignore_ascii_case(crate::auth::APIKEY);
         if !replaced && !listed(name, NOT_FORWARDED) {
-            field(&mut head, name.as_str(), value.as_bytes());
+            field(&mut head, name, value);
         }
     }
     field(&mut head, "Host", cfg.host_header().as_bytes());
     field(&mut head, "Accept", b"application/json");
-    if body_len > 0 || matches!(client.method, http::Method::POST | http::Method::PUT | http::Method::PATCH) {
+    if body_len > 0 || matches!(client.method(), "POST" | "PUT" | "PATCH") {
         field(&mut head, "Content-Length", body_len.to_string().as_bytes());
     }
     if let Some(key) = replace_key {
@@ -197,14 +194,6 @@ fn request_head(
     head
 }
 
-/// Appends one header field. A value that could end the field early is left out; every
-/// value here already passed a header parser or the config check, so none should be.
 fn field(head: &mut Vec<u8>, name: &str, value: &[u8]) {
-    if value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
-        return;
-    }
-    head.extend_from_slice(name.as_bytes());
-    head.extend_from_slice(b": ");
-    head.extend_from_slice(value);
-    head.extend_from_slice(b"\r\n");
+    http1::field(head, name.as_bytes(), value);
 }

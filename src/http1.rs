@@ -1,0 +1,229 @@
+//! Owns HTTP/1.x as clients speak it to the gateway (RFC 9112): parsing a request head, the
+//! framing of its body, keep-alive, and writing a response head. Bytes in, bytes out; no I/O.
+
+use crate::framing::{self, Framing};
+use std::mem::MaybeUninit;
+
+/// Largest request head accepted.
+pub const MAX_HEAD: usize = 64 * 1024;
+/// Most header fields accepted in one request head.
+const MAX_FIELDS: usize = 128;
+
+/// Why a request head cannot be served. Either way the client gets a 400 and the connection
+/// closes: after a head it cannot read, the gateway cannot know where the next request starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadError {
+    /// Not HTTP/1.x, or framed ambiguously (a smuggling attempt looks like this).
+    Malformed,
+    /// Longer than [`MAX_HEAD`] or more than 128 fields.
+    TooLarge,
+}
+
+/// Start and end of a piece of [`RequestHead`]'s bytes.
+type Span = (u32, u32);
+
+/// One request head. A connection keeps one and parses each of its requests into it, so
+/// serving a request allocates nothing here once the buffers have grown.
+#[derive(Debug, Default)]
+pub struct RequestHead {
+    raw: Vec<u8>,
+    method: Span,
+    /// `None` for a target with no path (`http://host`): the root.
+    path: Option<Span>,
+    query: Option<Span>,
+    http10: bool,
+    fields: Vec<(Span, Span)>,
+}
+
+impl RequestHead {
+    /// Parses the head at the start of `input`: its length once it is complete, `None` while
+    /// more bytes are needed.
+    pub fn parse(&mut self, input: &[u8]) -> Result<Option<usize>, HeadError> {
+        let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_FIELDS];
+        let mut req = httparse::Request::new(&mut []);
+        let len = match req.parse_with_uninit_headers(input, &mut slots) {
+            Ok(httparse::Status::Complete(len)) if len <= MAX_HEAD => len,
+            Ok(httparse::Status::Partial) if input.len() < MAX_HEAD => return Ok(None),
+            Ok(_) | Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
+            Err(_) => return Err(HeadError::Malformed),
+        };
+        let base = input.as_ptr() as usize;
+        let span = |s: &[u8]| {
+            let start = (s.as_ptr() as usize - base) as u32;
+            (start, start + s.len() as u32)
+        };
+        let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
+            return Err(HeadError::Malformed);
+        };
+        // httparse lets bytes above 0x7F through in the target; the gateway reads it as text.
+        if std::str::from_utf8(target.as_bytes()).is_err() {
+            return Err(HeadError::Malformed);
+        }
+        self.method = span(method.as_bytes());
+        let (path, query) = split_target(target);
+        self.path = path.map(|p| span(p.as_bytes()));
+        self.query = query.map(|q| span(q.as_bytes()));
+        self.http10 = version == 0;
+        self.fields.clear();
+        for field in req.headers.iter() {
+            self.fields.push((span(field.name.as_bytes()), span(field.value)));
+        }
+        self.raw.clear();
+        self.raw.extend_from_slice(&input[..len]);
+        Ok(Some(len))
+    }
+
+    fn text(&self, (start, end): Span) -> &str {
+        // Every span was cut from text at a character boundary, so this never falls back.
+        std::str::from_utf8(&self.raw[start as usize..end as usize]).unwrap_or("")
+    }
+
+    fn bytes(&self, (start, end): Span) -> &[u8] {
+        &self.raw[start as usize..end as usize]
+    }
+
+    pub fn method(&self) -> &str {
+        self.text(self.method)
+    }
+
+    pub fn is_head(&self) -> bool {
+        self.method() == "HEAD"
+    }
+
+    /// The target's path; from an absolute-form target (`http://host/path`), its path part.
+    pub fn path(&self) -> &str {
+        self.path.map_or("/", |p| self.text(p))
+    }
+
+    pub fn query(&self) -> Option<&str> {
+        self.query.map(|q| self.text(q))
+    }
+
+    pub fn http10(&self) -> bool {
+        self.http10
+    }
+
+    /// Every field as sent, in order.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.fields.iter().map(|&(name, value)| (self.text(name), self.bytes(value)))
+    }
+
+    /// The first field called `name` (any case), when its value is visible ASCII.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        // Names compared as bytes: only the match is turned into text.
+        let &(_, value) = self.fields.iter().find(|&&(n, _)| self.bytes(n).eq_ignore_ascii_case(name.as_bytes()))?;
+        let value = self.bytes(value);
+        value.iter().all(|&b| b == b'\t' || (0x20..0x7F).contains(&b)).then(|| std::str::from_utf8(value).ok()).flatten()
+    }
+
+    fn lists(&self, name: &str, token: &[u8]) -> bool {
+        self.fields().any(|(n, v)| n.eq_ignore_ascii_case(name) && framing::lists_token(v, token))
+    }
+
+    /// Whether the client lets the connection carry another request after this one.
+    pub fn keep_alive(&self) -> bool {
+        if self.http10 {
+            self.lists("connection", b"keep-alive") && !self.lists("connection", b"close")
+        } else {
+            !self.lists("connection", b"close")
+        }
+    }
+
+    /// Whether the client waits for `100 Continue` before it sends the body.
+    pub fn expects_continue(&self) -> bool {
+        !self.http10 && self.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
+    }
+
+    /// How the request body is framed (RFC 9112 §6.3). Stricter than the RFC where it lets
+    /// a server pick: a request with both `Transfer-Encoding` and `Content-Length`, or with
+    /// a coding other than `chunked` alone, is refused, since a front proxy may have framed
+    /// it differently.
+    pub fn body(&self) -> Result<Framing, HeadError> {
+        let mut codings = 0usize;
+        let mut chunked = false;
+        let mut length = None;
+        for (name, value) in self.fields() {
+            if name.eq_ignore_ascii_case("transfer-encoding") {
+                for coding in value.split(|&b| b == b',').map(<[u8]>::trim_ascii).filter(|c| !c.is_empty()) {
+                    codings += 1;
+                    chunked = coding.eq_ignore_ascii_case(b"chunked");
+                }
+            } else if name.eq_ignore_ascii_case("content-length") {
+                for part in value.split(|&b| b == b',') {
+                    let n = framing::content_length(part.trim_ascii()).ok_or(HeadError::Malformed)?;
+                    if length.is_some_and(|l| l != n) {
+                        return Err(HeadError::Malformed);
+                    }
+                    length = Some(n);
+                }
+            }
+        }
+        match (codings, length) {
+            (0, Some(n)) => Ok(Framing::Length(n)),
+            (0, None) => Ok(Framing::Empty),
+            (1, None) if chunked && !self.http10 => Ok(Framing::Chunked),
+            _ => Err(HeadError::Malformed),
+        }
+    }
+}
+
+/// Splits a request target into path and query, both slices of `target`. An absolute-form
+/// target loses its scheme and authority; one with no path (`http://host?q`) gets `None`, the
+/// root.
+fn split_target(target: &str) -> (Option<&str>, Option<&str>) {
+    let origin = match target.find("://") {
+        Some(i) if !target[..i].contains('/') => target[i + 3..].find(['/', '?']).map_or("", |p| &target[i + 3 + p..]),
+        _ => target,
+    };
+    let (path, query) = match origin.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (origin, None),
+    };
+    (Some(path).filter(|p| !p.is_empty()), query)
+}
+
+/// Starts a response: `HTTP/1.1 <status> <reason>`.
+pub fn status_line(out: &mut Vec<u8>, status: u16) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
+    out.push(b' ');
+    let reason = http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends one header field. A value that could end the field early is left out; every value
+/// here already passed a header parser or the config check, so none should be.
+pub fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    if value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
+        return;
+    }
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends the start of a chunk of `len` bytes (chunked transfer coding).
+pub fn chunk_start(out: &mut Vec<u8>, len: usize) {
+    let mut digits = [0u8; 16];
+    let mut n = len;
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b"0123456789abcdef"[n & 15];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The end of a chunked body.
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+#[cfg(test)]
+#[path = "http1_tests.rs"]
+mod tests;

@@ -1,0 +1,288 @@
+//! Owns one client connection on the wire: reading its request heads and bodies, writing the
+//! answers (a small answer and its head in one system call), keep-alive and timeouts, over
+//! pingora's stream. What the bytes mean is `http1`'s.
+//!
+//! Not pingora's HTTP session: per request it builds header maps for the request and the
+//! answer, re-reads the clock for its timers and copies through its own buffers; that was
+//! most of the gateway's own CPU on a small request (BENCHMARKS.md).
+
+use crate::framing::{Body, Framing};
+use crate::http1::{self, HeadError, RequestHead};
+use bytes::{Buf, BytesMut};
+use pingora::protocols::http::date::get_cached_date;
+use pingora::protocols::Stream;
+use pingora::time::fast_timeout::fast_timeout;
+use std::net::IpAddr;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Room made for each read from the client.
+const READ_SIZE: usize = 4096;
+/// How long a client may take to send the rest of a request, or to take an answer's bytes.
+const IO_TIMEOUT: Duration = Duration::from_secs(60);
+/// A body piece up to this size is copied behind what is pending, for one write.
+const COALESCE: usize = 64 * 1024;
+/// A write buffer that grew past this is given back after its answer.
+const KEEP_OUT: usize = 16 * 1024;
+
+/// Why a request could not be served to the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The request could not be read (cut short, badly framed, too slow).
+    Request,
+    /// Writing to the client failed or stalled; nothing more can be sent.
+    Write,
+}
+
+/// What waiting for a request gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Request,
+    /// The client closed the connection, went quiet, or stopped mid-head.
+    Closed,
+    /// A head that cannot be served; the connection closes after the answer.
+    Bad(HeadError),
+}
+
+/// How an answer's body goes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// As it is: its length is in the head already, or it has none.
+    Sized,
+    /// Length unknown: chunked, or until the connection closes for an HTTP/1.0 client.
+    Unsized,
+}
+
+pub struct Conn {
+    stream: Stream,
+    buf: BytesMut,
+    pub head: RequestHead,
+    body: Body,
+    out: Vec<u8>,
+    keep_alive: bool,
+    written: bool,
+    dated: bool,
+    chunked: bool,
+    client_ip: Option<IpAddr>,
+}
+
+impl Conn {
+    pub fn new(stream: Stream) -> Self {
+        let client_ip = stream.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+        Conn {
+            stream,
+            buf: BytesMut::new(),
+            head: RequestHead::default(),
+            body: Body::new(Framing::Empty),
+            out: Vec::new(),
+            keep_alive: true,
+            written: false,
+            dated: false,
+            chunked: false,
+            client_ip,
+        }
+    }
+
+    pub fn client_ip(&self) -> Option<IpAddr> {
+        self.client_ip
+    }
+
+    /// Waits up to `idle` for the next request to start, then for the rest of its head.
+    pub async fn next_request(&mut self, idle: Duration) -> Next {
+        self.written = false;
+        loop {
+            if !self.buf.is_empty() {
+                match self.head.parse(&self.buf) {
+                    Ok(Some(len)) => {
+                        self.buf.advance(len);
+                        return self.begin();
+                    }
+                    Ok(None) => {}
+                    Err(e) => return self.bad(e),
+                }
+            }
+            let wait = if self.buf.is_empty() { idle } else { IO_TIMEOUT };
+            if !matches!(self.read(wait).await, Ok(n) if n > 0) {
+                return Next::Closed;
+            }
+        }
+    }
+
+    fn begin(&mut self) -> Next {
+        match self.head.body() {
+            Ok(framing) => {
+                self.body = Body::new(framing);
+                self.keep_alive = self.head.keep_alive();
+                Next::Request
+            }
+            Err(e) => self.bad(e),
+        }
+    }
+
+    fn bad(&mut self, e: HeadError) -> Next {
+        // Where this request ends is unknown, so nothing after it can be read.
+        self.body = Body::new(Framing::Empty);
+        self.keep_alive = false;
+        Next::Bad(e)
+    }
+
+    async fn read(&mut self, timeout: Duration) -> Result<usize, Fault> {
+        self.buf.reserve(READ_SIZE);
+        match fast_timeout(timeout, self.stream.read_buf(&mut self.buf)).await {
+            Ok(Ok(n)) => Ok(n),
+            _ => Err(Fault::Request),
+        }
+    }
+
+    /// The whole request body; `None` when it is longer than `cap` (then the connection
+    /// closes after the answer, since the rest of the body is not read).
+    pub async fn read_body(&mut self, cap: usize) -> Result<Option<Vec<u8>>, Fault> {
+        if self.body.done() {
+            return Ok(Some(Vec::new()));
+        }
+        if self.body.length_left().is_some_and(|n| n > cap as u64) {
+            return Ok(None);
+        }
+        if self.head.expects_continue() {
+            self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            self.write_out().await?;
+        }
+        let mut body = Vec::new();
+        loop {
+            match self.body.next(&mut self.buf) {
+                Ok(Some(piece)) if body.len() + piece.len() > cap => return Ok(None),
+                Ok(Some(piece)) => body.extend_from_slice(&piece),
+                Ok(None) if self.body.done() => return Ok(Some(body)),
+                Ok(None) => {
+                    if self.read(IO_TIMEOUT).await? == 0 {
+                        return Err(Fault::Request);
+                    }
+                }
+                Err(_) => return Err(Fault::Request),
+            }
+        }
+    }
+
+    /// Closes the connection after this answer.
+    pub fn close_after(&mut self) {
+        self.keep_alive = false;
+    }
+
+    /// Whether the answer's head has gone out (or is on its way).
+    pub fn answered(&self) -> bool {
+        self.written
+    }
+
+    /// Starts an answer's head.
+    pub fn start(&mut self, status: u16) {
+        self.written = true;
+        self.dated = false;
+        self.out.clear();
+        http1::status_line(&mut self.out, status);
+    }
+
+    pub fn header(&mut self, name: &str, value: &[u8]) {
+        self.dated |= name.eq_ignore_ascii_case("date");
+        http1::field(&mut self.out, name.as_bytes(), value);
+    }
+
+    /// Ends the head; the body follows with [`Conn::send`] and [`Conn::end`].
+    pub fn end_head(&mut self, reply: Reply) {
+        if !self.dated {
+            self.header("Date", get_cached_date().as_bytes());
+        }
+        self.chunked = false;
+        if reply == Reply::Unsized {
+            if self.head.http10() {
+                // No chunked coding in HTTP/1.0: the body ends with the connection.
+                self.keep_alive = false;
+            } else {
+                self.chunked = true;
+                self.out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+            }
+        }
+        // A request body left unread would be taken for the next request.
+        self.keep_alive &= self.body.done();
+        self.out.extend_from_slice(match (self.keep_alive, self.head.http10()) {
+            (false, _) => b"Connection: close\r\n\r\n",
+            (true, true) => b"Connection: keep-alive\r\n\r\n",
+            (true, false) => b"\r\n",
+        });
+    }
+
+    /// Sends a piece of the body (nothing, for an answer to HEAD).
+    pub async fn send(&mut self, piece: &[u8]) -> Result<(), Fault> {
+        if piece.is_empty() || self.head.is_head() {
+            return Ok(());
+        }
+        if self.chunked {
+            http1::chunk_start(&mut self.out, piece.len());
+        }
+        if self.out.len() + piece.len() <= COALESCE {
+            self.out.extend_from_slice(piece);
+        } else {
+            self.write_out().await?;
+            write_all(&mut self.stream, piece).await?;
+        }
+        if self.chunked {
+            self.out.extend_from_slice(b"\r\n");
+        }
+        self.write_out().await
+    }
+
+    /// Ends the answer.
+    pub async fn end(&mut self) -> Result<(), Fault> {
+        if self.chunked && !self.head.is_head() {
+            self.out.extend_from_slice(http1::LAST_CHUNK);
+        }
+        self.write_out().await?;
+        if self.out.capacity() > KEEP_OUT {
+            self.out = Vec::new();
+        }
+        Ok(())
+    }
+
+    /// A whole answer with a body of known length.
+    pub async fn respond(&mut self, status: u16, content_type: &str, headers: &[(&'static str, String)], body: &[u8]) -> Result<(), Fault> {
+        self.start(status);
+        self.header("Content-Type", content_type.as_bytes());
+        self.header("Content-Length", itoa::Buffer::new().format(body.len()).as_bytes());
+        for (name, value) in headers {
+            self.header(name, value.as_bytes());
+        }
+        self.end_head(Reply::Sized);
+        self.send(body).await?;
+        self.end().await
+    }
+
+    async fn write_out(&mut self) -> Result<(), Fault> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let result = write_all(&mut self.stream, &self.out).await;
+        self.out.clear();
+        result
+    }
+
+    /// After an answer: whether the connection takes another request. If not, it is shut down.
+    pub async fn finish(&mut self) -> bool {
+        if self.keep_alive {
+            return true;
+        }
+        let _ = fast_timeout(IO_TIMEOUT, self.stream.shutdown()).await;
+        false
+    }
+}
+
+async fn write_all(stream: &mut Stream, bytes: &[u8]) -> Result<(), Fault> {
+    // pingora's timer wheel, not tokio's: see the upstream client.
+    match fast_timeout(IO_TIMEOUT, async {
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    })
+    .await
+    {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(Fault::Write),
+    }
+}
