@@ -19,20 +19,81 @@ pub enum HeadError {
     TooLarge,
 }
 
-/// Start and end of a piece of [`RequestHead`]'s bytes.
+/// Start and end of a piece of a head's bytes.
 type Span = (u32, u32);
+
+/// The header fields of one message head, as sent: a copy of the head's bytes and where each
+/// name and value lies in it. No map and no allocation per field: a head is looked up a few
+/// times and read through once.
+#[derive(Debug, Default)]
+pub struct Fields {
+    raw: Vec<u8>,
+    list: Vec<(Span, Span)>,
+}
+
+impl Fields {
+    /// Copies `head` (the whole head) and notes where `fields`, parsed from it, lie.
+    pub fn fill(&mut self, head: &[u8], fields: &[httparse::Header<'_>]) {
+        self.raw.clear();
+        self.raw.extend_from_slice(head);
+        self.list.clear();
+        for field in fields {
+            self.list.push((span_in(head, field.name.as_bytes()), span_in(head, field.value)));
+        }
+    }
+
+    fn text(&self, (start, end): Span) -> &str {
+        // Every span was cut from text at a character boundary, so this never falls back.
+        std::str::from_utf8(&self.raw[start as usize..end as usize]).unwrap_or("")
+    }
+
+    fn bytes(&self, (start, end): Span) -> &[u8] {
+        &self.raw[start as usize..end as usize]
+    }
+
+    /// Every field as sent, in order; names as spelled (tokens, so ASCII).
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.list.iter().map(|&(name, value)| (self.bytes(name), self.bytes(value)))
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// The first field called `name` (any case), when its value is visible ASCII.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        // Names compared as bytes: only the match is turned into text.
+        let &(_, value) = self.list.iter().find(|&&(n, _)| self.bytes(n).eq_ignore_ascii_case(name.as_bytes()))?;
+        let value = self.bytes(value);
+        value.iter().all(|&b| b == b'\t' || (0x20..0x7F).contains(&b)).then(|| std::str::from_utf8(value).ok()).flatten()
+    }
+
+    /// Whether a field called `name` lists `token` (comma-separated, any case).
+    pub fn lists(&self, name: &str, token: &[u8]) -> bool {
+        self.iter().any(|(n, v)| n.eq_ignore_ascii_case(name.as_bytes()) && framing::lists_token(v, token))
+    }
+}
+
+/// Where `piece`, a slice of `whole`, lies in it.
+fn span_in(whole: &[u8], piece: &[u8]) -> Span {
+    let start = (piece.as_ptr() as usize - whole.as_ptr() as usize) as u32;
+    (start, start + piece.len() as u32)
+}
 
 /// One request head. A connection keeps one and parses each of its requests into it, so
 /// serving a request allocates nothing here once the buffers have grown.
 #[derive(Debug, Default)]
 pub struct RequestHead {
-    raw: Vec<u8>,
     method: Span,
     /// `None` for a target with no path (`http://host`): the root.
     path: Option<Span>,
     query: Option<Span>,
     http10: bool,
-    fields: Vec<(Span, Span)>,
+    fields: Fields,
 }
 
 impl RequestHead {
@@ -47,11 +108,6 @@ impl RequestHead {
             Ok(_) | Err(httparse::Error::TooManyHeaders) => return Err(HeadError::TooLarge),
             Err(_) => return Err(HeadError::Malformed),
         };
-        let base = input.as_ptr() as usize;
-        let span = |s: &[u8]| {
-            let start = (s.as_ptr() as usize - base) as u32;
-            (start, start + s.len() as u32)
-        };
         let (Some(method), Some(target), Some(version)) = (req.method, req.path, req.version) else {
             return Err(HeadError::Malformed);
         };
@@ -59,31 +115,17 @@ impl RequestHead {
         if std::str::from_utf8(target.as_bytes()).is_err() {
             return Err(HeadError::Malformed);
         }
-        self.method = span(method.as_bytes());
+        self.method = span_in(input, method.as_bytes());
         let (path, query) = split_target(target);
-        self.path = path.map(|p| span(p.as_bytes()));
-        self.query = query.map(|q| span(q.as_bytes()));
+        self.path = path.map(|p| span_in(input, p.as_bytes()));
+        self.query = query.map(|q| span_in(input, q.as_bytes()));
         self.http10 = version == 0;
-        self.fields.clear();
-        for field in req.headers.iter() {
-            self.fields.push((span(field.name.as_bytes()), span(field.value)));
-        }
-        self.raw.clear();
-        self.raw.extend_from_slice(&input[..len]);
+        self.fields.fill(&input[..len], req.headers);
         Ok(Some(len))
     }
 
-    fn text(&self, (start, end): Span) -> &str {
-        // Every span was cut from text at a character boundary, so this never falls back.
-        std::str::from_utf8(&self.raw[start as usize..end as usize]).unwrap_or("")
-    }
-
-    fn bytes(&self, (start, end): Span) -> &[u8] {
-        &self.raw[start as usize..end as usize]
-    }
-
     pub fn method(&self) -> &str {
-        self.text(self.method)
+        self.fields.text(self.method)
     }
 
     pub fn is_head(&self) -> bool {
@@ -92,40 +134,32 @@ impl RequestHead {
 
     /// The target's path; from an absolute-form target (`http://host/path`), its path part.
     pub fn path(&self) -> &str {
-        self.path.map_or("/", |p| self.text(p))
+        self.path.map_or("/", |p| self.fields.text(p))
     }
 
     pub fn query(&self) -> Option<&str> {
-        self.query.map(|q| self.text(q))
+        self.query.map(|q| self.fields.text(q))
     }
 
     pub fn http10(&self) -> bool {
         self.http10
     }
 
-    /// Every field as sent, in order.
-    pub fn fields(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.fields.iter().map(|&(name, value)| (self.text(name), self.bytes(value)))
+    pub fn fields(&self) -> &Fields {
+        &self.fields
     }
 
     /// The first field called `name` (any case), when its value is visible ASCII.
     pub fn header(&self, name: &str) -> Option<&str> {
-        // Names compared as bytes: only the match is turned into text.
-        let &(_, value) = self.fields.iter().find(|&&(n, _)| self.bytes(n).eq_ignore_ascii_case(name.as_bytes()))?;
-        let value = self.bytes(value);
-        value.iter().all(|&b| b == b'\t' || (0x20..0x7F).contains(&b)).then(|| std::str::from_utf8(value).ok()).flatten()
-    }
-
-    fn lists(&self, name: &str, token: &[u8]) -> bool {
-        self.fields().any(|(n, v)| n.eq_ignore_ascii_case(name) && framing::lists_token(v, token))
+        self.fields.get(name)
     }
 
     /// Whether the client lets the connection carry another request after this one.
     pub fn keep_alive(&self) -> bool {
         if self.http10 {
-            self.lists("connection", b"keep-alive") && !self.lists("connection", b"close")
+            self.fields.lists("connection", b"keep-alive") && !self.fields.lists("connection", b"close")
         } else {
-            !self.lists("connection", b"close")
+            !self.fields.lists("connection", b"close")
         }
     }
 
@@ -142,13 +176,13 @@ impl RequestHead {
         let mut codings = 0usize;
         let mut chunked = false;
         let mut length = None;
-        for (name, value) in self.fields() {
-            if name.eq_ignore_ascii_case("transfer-encoding") {
+        for (name, value) in self.fields.iter() {
+            if name.eq_ignore_ascii_case(b"transfer-encoding") {
                 for coding in value.split(|&b| b == b',').map(<[u8]>::trim_ascii).filter(|c| !c.is_empty()) {
                     codings += 1;
                     chunked = coding.eq_ignore_ascii_case(b"chunked");
                 }
-            } else if name.eq_ignore_ascii_case("content-length") {
+            } else if name.eq_ignore_ascii_case(b"content-length") {
                 for part in value.split(|&b| b == b',') {
                     let n = framing::content_length(part.trim_ascii()).ok_or(HeadError::Malformed)?;
                     if length.is_some_and(|l| l != n) {
@@ -195,7 +229,7 @@ pub fn status_line(out: &mut Vec<u8>, status: u16) {
 /// Appends one header field. A value that could end the field early is left out; every value
 /// here already passed a header parser or the config check, so none should be.
 pub fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    if value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0)) {
+    if memchr::memchr3(b'\r', b'\n', 0, value).is_some() {
         return;
     }
     out.extend_from_slice(name);

@@ -122,11 +122,12 @@ impl RequestFacts<'_> {
 
 impl Metrics {
     pub fn record(&self, f: &RequestFacts<'_>) {
-        let status = f.status.to_string();
-        self.requests_total.with_label_values(&[f.endpoint, f.method, &status, f.format]).inc();
+        let mut digits = itoa::Buffer::new();
+        let status = digits.format(f.status);
+        self.requests_total.with_label_values(&[f.endpoint, f.method, status, f.format]).inc();
         self.request_duration.with_label_values(&[f.endpoint, f.method, f.format]).observe(f.duration);
         if let Some(id) = f.key_id {
-            self.key_requests.with_label_values(&[id, &status]).inc();
+            self.key_requests.with_label_values(&[id, status]).inc();
         }
         if let Some(secs) = f.upstream_secs {
             self.upstream_duration.with_label_values(&[f.endpoint, f.method]).observe(secs);

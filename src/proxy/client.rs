@@ -7,14 +7,15 @@
 //! the gateway's request sizes that was the largest share of its own CPU (BENCHMARKS.md).
 
 use crate::framing::{Body, Framing};
+use crate::http1::Fields;
 use crate::shape::UpstreamFault;
 use bytes::{Buf, Bytes, BytesMut};
-use http::{HeaderName, HeaderValue};
 use pingora::connectors::{ConnectorOptions, TransportConnector};
 use pingora::protocols::Stream;
 use pingora::time::fast_timeout::fast_timeout;
 use pingora::upstreams::peer::{HttpPeer, Peer};
 use std::collections::VecDeque;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
@@ -27,6 +28,8 @@ const MAX_HEADERS: usize = 128;
 const MAX_HEAD: usize = 64 * 1024;
 /// Informational (1xx) answers skipped before the real one.
 const MAX_INFORMATIONAL: usize = 4;
+/// Room made for each read of a response head.
+const HEAD_READ: usize = 4096;
 /// Room made for each read of a body.
 const BODY_READ: usize = 64 * 1024;
 /// How long a pooled connection may wait for its next request.
@@ -48,6 +51,8 @@ impl Failure {
 
 struct Idle {
     stream: Stream,
+    /// The connection's read buffer, empty, kept for its next response.
+    buf: BytesMut,
     peer: u64,
     since: Instant,
 }
@@ -66,35 +71,35 @@ impl Pool {
     }
 
     /// A pooled connection to `peer` that is still open, else a new one; true when pooled.
-    async fn connect(&self, peer: &HttpPeer, key: u64, pooled: bool, now: Instant) -> Result<(Stream, bool), Failure> {
-        while let Some(mut stream) = if pooled { self.take(key, now) } else { None } {
+    async fn connect(&self, peer: &HttpPeer, key: u64, pooled: bool, now: Instant) -> Result<(Stream, BytesMut, bool), Failure> {
+        while let Some((mut stream, buf)) = if pooled { self.take(key, now) } else { None } {
             if still_open(&mut stream) {
-                return Ok((stream, true));
+                return Ok((stream, buf, true));
             }
         }
         let stream = self.transport.new_stream(peer).await.map_err(|e| Failure::new(classify(&e)))?;
-        Ok((stream, false))
+        Ok((stream, BytesMut::with_capacity(HEAD_READ), false))
     }
 
-    fn take(&self, key: u64, now: Instant) -> Option<Stream> {
+    fn take(&self, key: u64, now: Instant) -> Option<(Stream, BytesMut)> {
         let mut idle = self.idle.lock().ok()?;
         // Newest first: the one least likely to have been closed by the server meanwhile.
         // Older ones of the same peer stay; those of another peer (before a reload) go.
         while let Some(entry) = idle.pop_back() {
             if entry.peer == key && now.saturating_duration_since(entry.since) < IDLE_TIMEOUT {
-                return Some(entry.stream);
+                return Some((entry.stream, entry.buf));
             }
         }
         None
     }
 
-    fn put(&self, stream: Stream, key: u64, now: Instant) {
+    fn put(&self, stream: Stream, buf: BytesMut, key: u64, now: Instant) {
         let Ok(mut idle) = self.idle.lock() else { return };
         // The oldest are at the front: drop the expired and, when full, the oldest of all.
         while idle.front().is_some_and(|e| now.duration_since(e.since) >= IDLE_TIMEOUT) || idle.len() >= self.max_idle {
             idle.pop_front();
         }
-        idle.push_back(Idle { stream, peer: key, since: now });
+        idle.push_back(Idle { stream, buf, peer: key, since: now });
     }
 
     /// Sends one request (`head` ends with its blank line) and reads the response head. A
@@ -113,8 +118,8 @@ impl Pool {
         let mut fault = UpstreamFault::Connect;
         for attempt in 0..2 {
             // The retry goes to a new connection: the pool may hold more that the server closed.
-            let (stream, pooled) = self.connect(peer, key, attempt == 0, now).await.map_err(|f| f.fault)?;
-            match attempt_once(stream, head, body, head_request, timeout).await {
+            let (stream, buf, pooled) = self.connect(peer, key, attempt == 0, now).await.map_err(|f| f.fault)?;
+            match attempt_once(stream, buf, head, body, head_request, timeout).await {
                 Ok(mut response) => {
                     response.key = key;
                     return Ok(response);
@@ -130,12 +135,23 @@ impl Pool {
     /// `now` is when its body ended.
     pub fn release(&self, response: Response, now: Instant) {
         if response.body.reusable() && response.keep_alive && response.buf.is_empty() {
-            self.put(response.stream, response.key, now);
+            // A response read in one go left the buffer as it was made; one read into more
+            // than once may hold a body-sized allocation, which an idle connection must not.
+            let buf = if response.reads <= 1 { response.buf } else { BytesMut::new() };
+            self.put(response.stream, buf, response.key, now);
         }
     }
 }
 
-async fn attempt_once(mut stream: Stream, head: &[u8], body: &[u8], head_request: bool, timeout: Duration) -> Result<Response, Failure> {
+async fn attempt_once(
+    mut stream: Stream,
+    mut buf: BytesMut,
+    head: &[u8],
+    body: &[u8],
+    head_request: bool,
+    timeout: Duration,
+) -> Result<Response, Failure> {
+    let mut reads = 0;
     let closed = Failure { fault: UpstreamFault::Connect, retry: true };
     let write = async {
         stream.write_all(head).await?;
@@ -151,17 +167,16 @@ async fn attempt_once(mut stream: Stream, head: &[u8], body: &[u8], head_request
         Ok(Err(_)) => return Err(closed),
         Err(_) => return Err(Failure::new(UpstreamFault::Timeout)),
     }
-    let mut buf = BytesMut::with_capacity(4096);
     for informational in 0..=MAX_INFORMATIONAL {
-        let head = read_head(&mut stream, &mut buf, timeout, informational > 0).await?;
+        let head = read_head(&mut stream, &mut buf, timeout, informational > 0, &mut reads).await?;
         match head.status {
             // The gateway never asks for a protocol switch, so none can be valid.
             101 => return Err(Failure::new(UpstreamFault::InvalidResponse)),
             100..=199 => continue,
             _ => {}
         }
-        let framing =
-            Framing::for_response(head.status, head_request, &head.headers).map_err(|_| Failure::new(UpstreamFault::InvalidResponse))?;
+        let framing = Framing::for_response(head.status, head_request, head.headers.iter())
+            .map_err(|_| Failure::new(UpstreamFault::InvalidResponse))?;
         return Ok(Response {
             status: head.status,
             headers: head.headers,
@@ -171,6 +186,7 @@ async fn attempt_once(mut stream: Stream, head: &[u8], body: &[u8], head_request
             buf,
             timeout,
             key: 0,
+            reads,
         });
     }
     Err(Failure::new(UpstreamFault::InvalidResponse))
@@ -178,20 +194,21 @@ async fn attempt_once(mut stream: Stream, head: &[u8], body: &[u8], head_request
 
 struct Head {
     status: u16,
-    headers: Vec<(HeaderName, HeaderValue)>,
+    headers: Fields,
     keep_alive: bool,
 }
 
 /// Reads until `buf` starts with a whole response head, and takes it off `buf`. `answered`:
 /// an informational head came before, so the server has seen the request.
-async fn read_head(stream: &mut Stream, buf: &mut BytesMut, timeout: Duration, answered: bool) -> Result<Head, Failure> {
+/// `reads` counts the reads made.
+async fn read_head(stream: &mut Stream, buf: &mut BytesMut, timeout: Duration, answered: bool, reads: &mut u32) -> Result<Head, Failure> {
     loop {
         if !buf.is_empty() {
-            let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            let mut parsed = httparse::Response::new(&mut fields);
-            match parsed.parse(buf) {
+            let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+            let mut parsed = httparse::Response::new(&mut []);
+            match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut parsed, buf, &mut fields) {
                 Ok(httparse::Status::Complete(len)) => {
-                    let head = head_of(&parsed)?;
+                    let head = head_of(&parsed, &buf[..len])?;
                     buf.advance(len);
                     return Ok(head);
                 }
@@ -200,7 +217,8 @@ async fn read_head(stream: &mut Stream, buf: &mut BytesMut, timeout: Duration, a
             }
         }
         let got_nothing = !answered && buf.is_empty();
-        match read_more(stream, buf, 4096, timeout).await {
+        *reads += 1;
+        match read_more(stream, buf, HEAD_READ, timeout).await {
             Ok(0) if got_nothing => return Err(Failure { fault: UpstreamFault::Connect, retry: true }),
             Ok(0) => return Err(Failure::new(UpstreamFault::InvalidResponse)),
             Ok(_) => {}
@@ -210,19 +228,12 @@ async fn read_head(stream: &mut Stream, buf: &mut BytesMut, timeout: Duration, a
     }
 }
 
-fn head_of(parsed: &httparse::Response<'_, '_>) -> Result<Head, Failure> {
-    let invalid = Failure::new(UpstreamFault::InvalidResponse);
-    let status = parsed.code.ok_or(invalid)?;
-    let mut keep_alive = parsed.version == Some(1);
-    let mut headers = Vec::with_capacity(parsed.headers.len());
-    for field in parsed.headers.iter() {
-        let name = HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| invalid)?;
-        let value = HeaderValue::from_bytes(field.value).map_err(|_| invalid)?;
-        if name == http::header::CONNECTION && crate::framing::lists_token(field.value, b"close") {
-            keep_alive = false;
-        }
-        headers.push((name, value));
-    }
+/// The parsed head, with its fields kept as `raw` (the head's bytes) and spans into it.
+fn head_of(parsed: &httparse::Response<'_, '_>, raw: &[u8]) -> Result<Head, Failure> {
+    let status = parsed.code.ok_or(Failure::new(UpstreamFault::InvalidResponse))?;
+    let mut headers = Fields::default();
+    headers.fill(raw, parsed.headers);
+    let keep_alive = parsed.version == Some(1) && !headers.lists("connection", b"close");
     Ok(Head { status, headers, keep_alive })
 }
 
@@ -257,7 +268,7 @@ fn classify(e: &pingora::Error) -> UpstreamFault {
 /// A response whose head has been read; its body is read with [`Response::chunk`].
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub headers: Fields,
     keep_alive: bool,
     body: Body,
     stream: Stream,
@@ -265,6 +276,8 @@ pub struct Response {
     buf: BytesMut,
     timeout: Duration,
     key: u64,
+    /// Reads made for this response, head and body.
+    reads: u32,
 }
 
 impl Response {
@@ -273,8 +286,8 @@ impl Response {
         self.body.length_left()
     }
 
-    pub fn header(&self, name: &HeaderName) -> Option<&HeaderValue> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)
     }
 
     /// The next piece of the body, or `None` after its end.
@@ -286,6 +299,7 @@ impl Response {
                 Ok(None) => {}
                 Err(_) => return Err(UpstreamFault::InvalidResponse),
             }
+            self.reads += 1;
             match read_more(&mut self.stream, &mut self.buf, BODY_READ, self.timeout).await {
                 Ok(0) => return self.body.at_eof().map(|()| None).map_err(|_| UpstreamFault::Connect),
                 Ok(_) => {}
@@ -301,6 +315,7 @@ impl Response {
             let left = usize::try_from(left).ok().filter(|&n| n <= max).ok_or(UpstreamFault::TooLarge)?;
             while self.buf.len() < left {
                 let want = left - self.buf.len();
+                self.reads += 1;
                 if read_more(&mut self.stream, &mut self.buf, want, self.timeout).await.map_err(|f| f.fault)? == 0 {
                     return Err(UpstreamFault::Connect);
                 }

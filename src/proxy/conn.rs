@@ -87,8 +87,9 @@ impl Conn {
         self.client_ip
     }
 
-    /// Waits up to `idle` for the next request to start, then for the rest of its head.
-    pub async fn next_request(&mut self, idle: Duration) -> Next {
+    /// Waits up to `idle` (`None`: as long as it takes) for the next request to start, then
+    /// for the rest of its head.
+    pub async fn next_request(&mut self, idle: Option<Duration>) -> Next {
         self.written = false;
         loop {
             if !self.buf.is_empty() {
@@ -101,7 +102,7 @@ impl Conn {
                     Err(e) => return self.bad(e),
                 }
             }
-            let wait = if self.buf.is_empty() { idle } else { IO_TIMEOUT };
+            let wait = if self.buf.is_empty() { idle } else { Some(IO_TIMEOUT) };
             if !matches!(self.read(wait).await, Ok(n) if n > 0) {
                 return Next::Closed;
             }
@@ -126,12 +127,14 @@ impl Conn {
         Next::Bad(e)
     }
 
-    async fn read(&mut self, timeout: Duration) -> Result<usize, Fault> {
+    async fn read(&mut self, timeout: Option<Duration>) -> Result<usize, Fault> {
         self.buf.reserve(READ_SIZE);
-        match fast_timeout(timeout, self.stream.read_buf(&mut self.buf)).await {
-            Ok(Ok(n)) => Ok(n),
-            _ => Err(Fault::Request),
-        }
+        let read = self.stream.read_buf(&mut self.buf);
+        let result = match timeout {
+            Some(timeout) => fast_timeout(timeout, read).await.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
+            None => read.await,
+        };
+        result.map_err(|_| Fault::Request)
     }
 
     /// The whole request body; `None` when it is longer than `cap` (then the connection
@@ -154,7 +157,7 @@ impl Conn {
                 Ok(Some(piece)) => body.extend_from_slice(&piece),
                 Ok(None) if self.body.done() => return Ok(Some(body)),
                 Ok(None) => {
-                    if self.read(IO_TIMEOUT).await? == 0 {
+                    if self.read(Some(IO_TIMEOUT)).await? == 0 {
                         return Err(Fault::Request);
                     }
                 }
@@ -181,15 +184,15 @@ impl Conn {
         http1::status_line(&mut self.out, status);
     }
 
-    pub fn header(&mut self, name: &str, value: &[u8]) {
-        self.dated |= name.eq_ignore_ascii_case("date");
-        http1::field(&mut self.out, name.as_bytes(), value);
+    pub fn header(&mut self, name: &[u8], value: &[u8]) {
+        self.dated |= name.eq_ignore_ascii_case(b"date");
+        http1::field(&mut self.out, name, value);
     }
 
     /// Ends the head; the body follows with [`Conn::send`] and [`Conn::end`].
     pub fn end_head(&mut self, reply: Reply) {
         if !self.dated {
-            self.header("Date", get_cached_date().as_bytes());
+            self.header(b"Date", get_cached_date().as_bytes());
         }
         self.chunked = false;
         if reply == Reply::Unsized {
@@ -245,10 +248,10 @@ impl Conn {
     /// A whole answer with a body of known length.
     pub async fn respond(&mut self, status: u16, content_type: &str, headers: &[(&'static str, String)], body: &[u8]) -> Result<(), Fault> {
         self.start(status);
-        self.header("Content-Type", content_type.as_bytes());
-        self.header("Content-Length", itoa::Buffer::new().format(body.len()).as_bytes());
+        self.header(b"Content-Type", content_type.as_bytes());
+        self.header(b"Content-Length", itoa::Buffer::new().format(body.len()).as_bytes());
         for (name, value) in headers {
-            self.header(name, value.as_bytes());
+            self.header(name.as_bytes(), value.as_bytes());
         }
         self.end_head(Reply::Sized);
         self.send(body).await?;

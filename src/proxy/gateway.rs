@@ -19,6 +19,9 @@ use async_trait::async_trait;
 use pingora::apps::ServerApp;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
+use pingora::time::fast_timeout::{fast_sleep, fast_timeout};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,15 +54,16 @@ impl ServerApp for Gateway {
     async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
         let mut conn = Conn::new(stream);
         let mut reused = false;
+        let mut waits = Waits::new(shutdown);
         loop {
-            match next_request(&mut conn, reused, shutdown).await {
+            match next_request(&mut conn, reused, &mut waits).await {
                 Next::Request => {}
                 Next::Closed => return None,
                 Next::Bad(_) => {
                     let mut ctx = Ctx::new(&self.shared);
                     ctx.request_id = request_id::generate();
                     let _ = refuse(&mut conn, &mut ctx, GatewayError::BadRequest).await;
-                    self.serve_end(&mut conn, &ctx).await;
+                    let _ = self.serve_end(&mut conn, &ctx).await;
                     return None;
                 }
             }
@@ -74,20 +78,41 @@ impl ServerApp for Gateway {
             if let Err(fault) = Box::pin(handle(&self.shared, &mut conn, &mut ctx)).await {
                 fail(&mut conn, &mut ctx, fault).await;
             }
-            if !self.serve_end(&mut conn, &ctx).await {
-                return None;
-            }
+            waits.last_active = self.serve_end(&mut conn, &ctx).await?;
             reused = true;
         }
     }
 }
 
 impl Gateway {
-    /// Records the request and says whether the connection takes another.
-    async fn serve_end(&self, conn: &mut Conn, ctx: &Ctx) -> bool {
+    /// Records the request; when the connection takes another, the time it went idle.
+    async fn serve_end(&self, conn: &mut Conn, ctx: &Ctx) -> Option<Instant> {
         self.shared.metrics.in_flight.dec();
-        ctx.finish(&self.shared);
-        conn.finish().await
+        let ended = ctx.finish(&self.shared);
+        conn.finish().await.then_some(ended)
+    }
+}
+
+type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What an idle keep-alive connection waits on besides its next request: shutdown, and its
+/// idle limit. Both are set up once per connection and stay armed while it serves, instead of
+/// a registration and a timer per request.
+struct Waits {
+    /// `None` once shutdown has started.
+    down: Option<Wait>,
+    /// Fires at the idle limit counted from an earlier request; re-armed for the rest when
+    /// the connection has been busy since.
+    idle: Wait,
+    last_active: Instant,
+}
+
+impl Waits {
+    fn new(shutdown: &ShutdownWatch) -> Self {
+        let mut watch = shutdown.clone();
+        // The watch's guard is dropped at once: it must not be held.
+        let down: Wait = Box::pin(async move { drop(watch.wait_for(|down| *down).await) });
+        Waits { down: Some(down), idle: Box::pin(fast_sleep(IDLE_TIMEOUT)), last_active: Instant::now() }
     }
 }
 
@@ -96,22 +121,33 @@ impl Gateway {
 /// for a request already on its way, then closes. (pingora's proxy service drops both at once,
 /// which resets requests that arrive just as an old process hands its sockets over during an
 /// upgrade.)
-async fn next_request(conn: &mut Conn, reused: bool, shutdown: &ShutdownWatch) -> Next {
+async fn next_request(conn: &mut Conn, reused: bool, waits: &mut Waits) -> Next {
     if !reused {
-        return conn.next_request(IDLE_TIMEOUT).await;
+        return conn.next_request(Some(IDLE_TIMEOUT)).await;
     }
-    let mut shutdown = shutdown.clone();
     // One read future throughout, so bytes it has buffered are never lost.
-    let read = conn.next_request(IDLE_TIMEOUT);
+    let read = conn.next_request(None);
     tokio::pin!(read);
-    tokio::select! {
-        biased;
-        r = &mut read => r,
-        // The watch guard must not live across the linger below.
-        _ = async { drop(shutdown.wait_for(|down| *down).await) } => match pingora::time::fast_timeout::fast_timeout(SHUTDOWN_LINGER, &mut read).await {
-            Ok(r) => r,
-            Err(_) => Next::Closed,
-        },
+    while let Some(down) = waits.down.as_mut() {
+        let shutting_down = tokio::select! {
+            biased;
+            r = &mut read => return r,
+            () = down.as_mut() => true,
+            () = waits.idle.as_mut() => false,
+        };
+        if shutting_down {
+            waits.down = None;
+        } else {
+            let idle_for = waits.last_active.elapsed();
+            if idle_for >= IDLE_TIMEOUT {
+                return Next::Closed;
+            }
+            waits.idle = Box::pin(fast_sleep(IDLE_TIMEOUT - idle_for));
+        }
+    }
+    match fast_timeout(SHUTDOWN_LINGER, &mut read).await {
+        Ok(r) => r,
+        Err(_) => Next::Closed,
     }
 }
 
@@ -131,8 +167,9 @@ impl Ctx {
         }
     }
 
-    /// Records the metrics and writes the access-log line.
-    fn finish(&self, shared: &Shared) {
+    /// Records the metrics and writes the access-log line; returns when the request ended.
+    fn finish(&self, shared: &Shared) -> Instant {
+        let ended = Instant::now();
         let facts = RequestFacts {
             request_id: &self.request_id,
             endpoint: self.endpoint,
@@ -140,12 +177,13 @@ impl Ctx {
             format: self.format.as_str(),
             status: self.status,
             key_id: self.key_id.as_deref(),
-            duration: self.started.elapsed().as_secs_f64(),
+            duration: (ended - self.started).as_secs_f64(),
             upstream_secs: self.upstream_secs,
             upstream_error: self.upstream_error.map(UpstreamFault::as_str),
         };
         shared.metrics.record(&facts);
         facts.log();
+        ended
     }
 }
 
@@ -190,9 +228,8 @@ async fn handle(shared: &Shared, conn: &mut Conn, ctx: &mut Ctx) -> Result<(), F
         }
     };
     ctx.key_id = Some(admitted.0.id.clone());
-    let rate_headers = admitted.1.headers();
     let up = plan::upstream(&target, &parts, admitted.0, rt.config.upstream.apikey.as_deref(), &rt.config.upstream.base_path);
-    upstream::forward(shared, &rt, conn, ctx, up, body, rate_headers).await
+    upstream::forward(shared, &rt, conn, ctx, up, body, admitted.1).await
 }
 
 /// The brute-force guard, authentication, authorisation and quotas, in that order; every

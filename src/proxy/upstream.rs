@@ -12,8 +12,8 @@ use super::state::{Runtime, Shared};
 use crate::config;
 use crate::http1::{self, RequestHead};
 use crate::plan::{self, HeaderKey};
+use crate::quota::Allowance;
 use crate::shape;
-use http::header;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -37,11 +37,13 @@ const NOT_FORWARDED: &[&str] = &[
     "x-forwarded-proto",
 ];
 
+const RATE_PREFIX: &[u8] = b"x-ratelimit-";
+
 const NOT_RETURNED: &[&str] =
     &["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "x-request-id"];
 
-fn listed(name: &str, list: &[&str]) -> bool {
-    list.iter().any(|l| l.eq_ignore_ascii_case(name))
+fn listed(name: &[u8], list: &[&str]) -> bool {
+    list.iter().any(|l| l.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// Sends the request to LiveAgent and answers the client.
@@ -52,7 +54,7 @@ pub async fn forward(
     ctx: &mut Ctx,
     mut up: plan::Upstream,
     body: Vec<u8>,
-    rate_headers: Vec<(&'static str, String)>,
+    allowance: Allowance,
 ) -> Result<(), Fault> {
     let cfg = &rt.config.upstream;
     let body = up.body.take().unwrap_or(body);
@@ -60,8 +62,6 @@ pub async fn forward(
     let head_request = conn.head.is_head();
     let started = Instant::now();
     let exchanged = shared.upstream.exchange(&rt.peer, &head, &body, head_request, cfg.read_timeout, started).await;
-    let mut headers = rate_headers;
-    headers.push(("X-Request-Id", ctx.request_id.clone()));
     let mut response = match exchanged {
         Ok(response) => response,
         Err(fault) => {
@@ -73,10 +73,12 @@ pub async fn forward(
     shared.mark_upstream_seen();
     let status = response.status;
     if shape::passes_through(ctx.format, status) {
-        return stream(shared, conn, ctx, response, headers, started).await;
+        return stream(shared, conn, ctx, response, allowance, started).await;
     }
+    let mut headers = allowance.headers();
+    headers.push(("X-Request-Id", ctx.request_id.clone()));
     // LiveAgent's Retry-After (on a 429 or 503) is the one header an error response keeps.
-    let retry_after = response.header(&header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let retry_after = response.header("retry-after").map(str::to_string);
     let read = response.read_all(cfg.max_response_bytes).await;
     let done = Instant::now();
     ctx.upstream_secs = Some((done - started).as_secs_f64());
@@ -106,7 +108,7 @@ async fn stream(
     conn: &mut Conn,
     ctx: &mut Ctx,
     mut response: Response,
-    headers: Vec<(&'static str, String)>,
+    allowance: Allowance,
     started: Instant,
 ) -> Result<(), Fault> {
     let status = response.status;
@@ -114,15 +116,18 @@ async fn stream(
     // LiveAgent's own length stands when the body is framed by it (or there is none).
     let sized = bodiless || response.length().is_some();
     conn.start(status);
-    for (name, value) in &response.headers {
-        let returned = !listed(name.as_str(), NOT_RETURNED) && (sized || name != header::CONTENT_LENGTH);
-        if returned && !headers.iter().any(|(ours, _)| name.as_str().eq_ignore_ascii_case(ours)) {
-            conn.header(name.as_str(), value.as_bytes());
+    for (name, value) in response.headers.iter() {
+        let returned = !listed(name, NOT_RETURNED) && (sized || !name.eq_ignore_ascii_case(b"content-length"));
+        // The client's limits are the gateway's: none of LiveAgent's X-RateLimit-* pass.
+        let rate = name.get(..RATE_PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(RATE_PREFIX));
+        if returned && !rate {
+            conn.header(name, value);
         }
     }
-    for (name, value) in &headers {
-        conn.header(name, value.as_bytes());
+    for (name, n) in allowance.fields() {
+        conn.header(name.as_bytes(), itoa::Buffer::new().format(n).as_bytes());
     }
+    conn.header(b"X-Request-Id", ctx.request_id.as_bytes());
     conn.end_head(if sized { Reply::Sized } else { Reply::Unsized });
     ctx.status = status;
     loop {
@@ -158,19 +163,19 @@ fn request_head(
         HeaderKey::Replace(key) => Some(key.as_str()),
         HeaderKey::Keep => None,
     };
-    let mut head = Vec::with_capacity(256 + up.path_and_query.len() + client.fields().count() * 48);
+    let mut head = Vec::with_capacity(256 + up.path_and_query.len() + client.fields().len() * 48);
     head.extend_from_slice(client.method().as_bytes());
     head.push(b' ');
     head.extend_from_slice(up.path_and_query.as_bytes());
     head.extend_from_slice(b" HTTP/1.1\r\n");
     let mut forwarded_for = None;
-    for (name, value) in client.fields() {
-        if forwarded_for.is_none() && name.eq_ignore_ascii_case("x-forwarded-for") {
+    for (name, value) in client.fields().iter() {
+        if forwarded_for.is_none() && name.eq_ignore_ascii_case(b"x-forwarded-for") {
             forwarded_for = Some(value);
         }
-        let replaced = replace_key.is_some() && name.eq_ignore_ascii_case(crate::auth::APIKEY);
+        let replaced = replace_key.is_some() && name.eq_ignore_ascii_case(crate::auth::APIKEY.as_bytes());
         if !replaced && !listed(name, NOT_FORWARDED) {
-            field(&mut head, name, value);
+            http1::field(&mut head, name, value);
         }
     }
     field(&mut head, "Host", cfg.host_header().as_bytes());

@@ -43,18 +43,21 @@ impl Allowance {
         Allowance { limit, remaining: remaining.min(limit), reset, daily }
     }
 
-    pub fn headers(&self) -> Vec<(&'static str, String)> {
-        let mut h = vec![
-            ("X-RateLimit-Limit", self.limit.to_string()),
-            ("X-RateLimit-Remaining", self.remaining.to_string()),
-            ("X-RateLimit-Reset", self.reset.to_string()),
+    /// The `X-RateLimit-*` fields, as names and numbers.
+    pub fn fields(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        let burst = [
+            ("X-RateLimit-Limit", u64::from(self.limit)),
+            ("X-RateLimit-Remaining", u64::from(self.remaining)),
+            ("X-RateLimit-Reset", self.reset),
         ];
-        if let Some(d) = self.daily {
-            h.push(("X-RateLimit-Limit-Day", d.limit.to_string()));
-            h.push(("X-RateLimit-Remaining-Day", d.remaining.to_string()));
-            h.push(("X-RateLimit-Reset-Day", d.reset.to_string()));
-        }
-        h
+        let daily = self
+            .daily
+            .map(|d| [("X-RateLimit-Limit-Day", d.limit), ("X-RateLimit-Remaining-Day", d.remaining), ("X-RateLimit-Reset-Day", d.reset)]);
+        burst.into_iter().chain(daily.into_iter().flatten())
+    }
+
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        self.fields().map(|(name, n)| (name, n.to_string())).collect()
     }
 }
 

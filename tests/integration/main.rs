@@ -5,6 +5,7 @@
 
 mod catalog;
 mod check;
+mod client_http;
 mod demo;
 mod errors;
 mod keys;
