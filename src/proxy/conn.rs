@@ -20,8 +20,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const READ_SIZE: usize = 4096;
 /// How long a client may take to send the rest of a request, or to take an answer's bytes.
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
-/// A body piece up to this size is copied behind what is pending, for one write.
-const COALESCE: usize = 64 * 1024;
+/// A body piece up to this size is copied behind what is pending (the head, say), for one
+/// write; a larger one is written from where it is.
+const COALESCE: usize = 16 * 1024;
 /// A write buffer that grew past this is given back after its answer.
 const KEEP_OUT: usize = 16 * 1024;
 
@@ -121,7 +122,9 @@ impl Conn {
     }
 
     fn bad(&mut self, e: HeadError) -> Next {
-        // Where this request ends is unknown, so nothing after it can be read.
+        // Where this request ends is unknown, so nothing after it can be read. The answer
+        // must not follow an earlier request's head (a HEAD's, say, would lose its body).
+        self.head = RequestHead::default();
         self.body = Body::new(Framing::Empty);
         self.keep_alive = false;
         Next::Bad(e)

@@ -65,6 +65,12 @@ async fn broken_or_ambiguous_heads_get_a_400_envelope_and_a_close() {
         assert!(all.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{:.80}: {all}", request);
         assert!(all.contains("Connection: close\r\n") && all.contains("\"statuscode\":400"), "{all}");
     }
+    // A broken head after a HEAD request still gets its envelope's body.
+    let mut socket = connect(&gw).await;
+    socket.write_all(format!("HEAD /api/tags?apikey={CLIENT_KEY} HTTP/1.1\r\n\r\nGARBAGE\r\n\r\n").as_bytes()).await.unwrap();
+    let all = read_to_close(&mut socket).await;
+    assert!(all.starts_with("HTTP/1.1 200 OK\r\n") && all.contains("HTTP/1.1 400 Bad Request\r\n"), "{all}");
+    assert!(all.ends_with("}"), "the 400 carries its envelope: {all}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
