@@ -25,16 +25,13 @@ pub fn from_header(header: Option<&str>) -> String {
     }
 }
 
-/// 32 hex digits: the process prefix, then a counter. Written by hand: `format!` took a
-/// measurable share of a small request's CPU.
+/// 32 hex digits: the process prefix, then a counter. Not `format!`: that took a measurable
+/// share of a small request's CPU.
 pub fn generate() -> String {
-    let mut id = String::with_capacity(32);
-    for word in [*PREFIX, COUNTER.fetch_add(1, Ordering::Relaxed)] {
-        for shift in (0..16).rev() {
-            id.push(char::from(b"0123456789abcdef"[(word >> (shift * 4)) as usize & 15]));
-        }
-    }
-    id
+    let mut words = [0u8; 16];
+    words[..8].copy_from_slice(&PREFIX.to_be_bytes());
+    words[8..].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes());
+    hex::encode(words)
 }
 
 #[cfg(test)]

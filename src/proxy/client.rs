@@ -217,8 +217,7 @@ async fn read_head(stream: &mut Stream, buf: &mut BytesMut, timeout: Duration, a
             }
         }
         let got_nothing = !answered && buf.is_empty();
-        *reads += 1;
-        match read_more(stream, buf, HEAD_READ, timeout).await {
+        match read_more(stream, buf, HEAD_READ, timeout, reads).await {
             Ok(0) if got_nothing => return Err(Failure { fault: UpstreamFault::Connect, retry: true }),
             Ok(0) => return Err(Failure::new(UpstreamFault::InvalidResponse)),
             Ok(_) => {}
@@ -238,8 +237,9 @@ fn head_of(parsed: &httparse::Response<'_, '_>, raw: &[u8]) -> Result<Head, Fail
 }
 
 /// Reads what is available into `buf` (room for `want` bytes at least), waiting at most
-/// `timeout`; 0 at end of stream.
-async fn read_more(stream: &mut Stream, buf: &mut BytesMut, want: usize, timeout: Duration) -> Result<usize, Failure> {
+/// `timeout`; 0 at end of stream. `reads` counts the reads made into `buf`.
+async fn read_more(stream: &mut Stream, buf: &mut BytesMut, want: usize, timeout: Duration, reads: &mut u32) -> Result<usize, Failure> {
+    *reads += 1;
     buf.reserve(want);
     match fast_timeout(timeout, stream.read_buf(buf)).await {
         Ok(Ok(n)) => Ok(n),
@@ -299,8 +299,7 @@ impl Response {
                 Ok(None) => {}
                 Err(_) => return Err(UpstreamFault::InvalidResponse),
             }
-            self.reads += 1;
-            match read_more(&mut self.stream, &mut self.buf, BODY_READ, self.timeout).await {
+            match read_more(&mut self.stream, &mut self.buf, BODY_READ, self.timeout, &mut self.reads).await {
                 Ok(0) => return self.body.at_eof().map(|()| None).map_err(|_| UpstreamFault::Connect),
                 Ok(_) => {}
                 Err(f) => return Err(f.fault),
@@ -315,8 +314,7 @@ impl Response {
             let left = usize::try_from(left).ok().filter(|&n| n <= max).ok_or(UpstreamFault::TooLarge)?;
             while self.buf.len() < left {
                 let want = left - self.buf.len();
-                self.reads += 1;
-                if read_more(&mut self.stream, &mut self.buf, want, self.timeout).await.map_err(|f| f.fault)? == 0 {
+                if read_more(&mut self.stream, &mut self.buf, want, self.timeout, &mut self.reads).await.map_err(|f| f.fault)? == 0 {
                     return Err(UpstreamFault::Connect);
                 }
             }

@@ -7,7 +7,7 @@
 //! most of the gateway's own CPU on a small request (BENCHMARKS.md).
 
 use crate::framing::{Body, Framing};
-use crate::http1::{self, HeadError, RequestHead};
+use crate::http1::{self, RequestHead};
 use bytes::{Buf, BytesMut};
 use pingora::protocols::http::date::get_cached_date;
 use pingora::protocols::Stream;
@@ -41,8 +41,9 @@ pub enum Next {
     Request,
     /// The client closed the connection, went quiet, or stopped mid-head.
     Closed,
-    /// A head that cannot be served; the connection closes after the answer.
-    Bad(HeadError),
+    /// A head that cannot be served (`http1::HeadError`); the connection closes after the
+    /// answer, a 400 either way.
+    Bad,
 }
 
 /// How an answer's body goes on the wire.
@@ -100,7 +101,7 @@ impl Conn {
                         return self.begin();
                     }
                     Ok(None) => {}
-                    Err(e) => return self.bad(e),
+                    Err(_) => return self.bad(),
                 }
             }
             let wait = if self.buf.is_empty() { idle } else { Some(IO_TIMEOUT) };
@@ -117,27 +118,30 @@ impl Conn {
                 self.keep_alive = self.head.keep_alive();
                 Next::Request
             }
-            Err(e) => self.bad(e),
+            Err(_) => self.bad(),
         }
     }
 
-    fn bad(&mut self, e: HeadError) -> Next {
+    fn bad(&mut self) -> Next {
         // Where this request ends is unknown, so nothing after it can be read. The answer
         // must not follow an earlier request's head (a HEAD's, say, would lose its body).
         self.head = RequestHead::default();
         self.body = Body::new(Framing::Empty);
         self.keep_alive = false;
-        Next::Bad(e)
+        Next::Bad
     }
 
     async fn read(&mut self, timeout: Option<Duration>) -> Result<usize, Fault> {
         self.buf.reserve(READ_SIZE);
         let read = self.stream.read_buf(&mut self.buf);
         let result = match timeout {
-            Some(timeout) => fast_timeout(timeout, read).await.unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
-            None => read.await,
+            Some(timeout) => fast_timeout(timeout, read).await.ok(),
+            None => Some(read.await),
         };
-        result.map_err(|_| Fault::Request)
+        match result {
+            Some(Ok(n)) => Ok(n),
+            _ => Err(Fault::Request),
+        }
     }
 
     /// The whole request body; `None` when it is longer than `cap` (then the connection

@@ -59,10 +59,9 @@ impl ServerApp for Gateway {
             match next_request(&mut conn, reused, &mut waits).await {
                 Next::Request => {}
                 Next::Closed => return None,
-                Next::Bad(_) => {
+                Next::Bad => {
                     let mut ctx = Ctx::new(&self.shared);
-                    ctx.request_id = request_id::generate();
-                    let _ = refuse(&mut conn, &mut ctx, GatewayError::BadRequest).await;
+                    fail(&mut conn, &mut ctx, Fault::Request).await;
                     let _ = self.serve_end(&mut conn, &ctx).await;
                     return None;
                 }

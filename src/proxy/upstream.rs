@@ -178,27 +178,23 @@ fn request_head(
             http1::field(&mut head, name, value);
         }
     }
-    field(&mut head, "Host", cfg.host_header().as_bytes());
-    field(&mut head, "Accept", b"application/json");
+    http1::field(&mut head, b"Host", cfg.host_header().as_bytes());
+    http1::field(&mut head, b"Accept", b"application/json");
     if body_len > 0 || matches!(client.method(), "POST" | "PUT" | "PATCH") {
-        field(&mut head, "Content-Length", body_len.to_string().as_bytes());
+        http1::field(&mut head, b"Content-Length", itoa::Buffer::new().format(body_len).as_bytes());
     }
     if let Some(key) = replace_key {
-        field(&mut head, crate::auth::APIKEY, key.as_bytes());
+        http1::field(&mut head, crate::auth::APIKEY.as_bytes(), key.as_bytes());
     }
-    field(&mut head, "X-Request-Id", request_id.as_bytes());
+    http1::field(&mut head, b"X-Request-Id", request_id.as_bytes());
     if let Some(ip) = client_ip {
         let ip = ip.to_string();
         match forwarded_for {
-            Some(earlier) => field(&mut head, "X-Forwarded-For", &[earlier, b", ", ip.as_bytes()].concat()),
-            None => field(&mut head, "X-Forwarded-For", ip.as_bytes()),
+            Some(earlier) => http1::field(&mut head, b"X-Forwarded-For", &[earlier, b", ", ip.as_bytes()].concat()),
+            None => http1::field(&mut head, b"X-Forwarded-For", ip.as_bytes()),
         }
     }
-    field(&mut head, "X-Forwarded-Proto", b"http");
+    http1::field(&mut head, b"X-Forwarded-Proto", b"http");
     head.extend_from_slice(b"\r\n");
     head
-}
-
-fn field(head: &mut Vec<u8>, name: &str, value: &[u8]) {
-    http1::field(head, name.as_bytes(), value);
 }
