@@ -1,7 +1,9 @@
 //! Owns the gateway's Prometheus metrics: names (a contract with dashboards and alerts),
 //! label sets (always bounded), and registration into a registry passed in.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 /// Latency buckets from 1 ms to 30 s.
 pub const BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
@@ -91,9 +93,9 @@ impl Metrics {
 #[derive(Debug, Clone, Copy)]
 pub struct RequestFacts<'a> {
     pub request_id: &'a str,
-    pub endpoint: &'a str,
-    pub method: &'a str,
-    pub format: &'a str,
+    pub endpoint: &'static str,
+    pub method: &'static str,
+    pub format: &'static str,
     pub status: u16,
     pub key_id: Option<&'a str>,
     pub duration: f64,
@@ -120,20 +122,65 @@ impl RequestFacts<'_> {
     }
 }
 
+/// The metric handles of a connection's last request, reused while its requests carry the
+/// same labels (a keep-alive client mostly repeats itself): each label lookup hashes every
+/// value and takes a lock.
+#[derive(Default)]
+pub struct LastHandles(Option<Handles>);
+
+struct Handles {
+    endpoint: &'static str,
+    method: &'static str,
+    format: &'static str,
+    status: u16,
+    key_id: Option<String>,
+    requests: IntCounter,
+    duration: Histogram,
+    key: Option<IntCounter>,
+    /// Looked up on the first request that reached LiveAgent.
+    upstream: Option<Histogram>,
+}
+
+impl Handles {
+    fn fit(&self, f: &RequestFacts<'_>) -> bool {
+        (self.endpoint, self.method, self.format, self.status, self.key_id.as_deref())
+            == (f.endpoint, f.method, f.format, f.status, f.key_id)
+    }
+}
+
 impl Metrics {
-    pub fn record(&self, f: &RequestFacts<'_>) {
-        let mut digits = itoa::Buffer::new();
-        let status = digits.format(f.status);
-        self.requests_total.with_label_values(&[f.endpoint, f.method, status, f.format]).inc();
-        self.request_duration.with_label_values(&[f.endpoint, f.method, f.format]).observe(f.duration);
-        if let Some(id) = f.key_id {
-            self.key_requests.with_label_values(&[id, status]).inc();
+    /// Counts a finished request; `last` holds the handles of the connection's previous one.
+    pub fn record(&self, f: &RequestFacts<'_>, last: &mut LastHandles) {
+        let h = match &mut last.0 {
+            Some(h) if h.fit(f) => h,
+            slot => slot.insert(self.handles(f)),
+        };
+        h.requests.inc();
+        h.duration.observe(f.duration);
+        if let Some(key) = &h.key {
+            key.inc();
         }
         if let Some(secs) = f.upstream_secs {
-            self.upstream_duration.with_label_values(&[f.endpoint, f.method]).observe(secs);
+            h.upstream.get_or_insert_with(|| self.upstream_duration.with_label_values(&[f.endpoint, f.method])).observe(secs);
         }
         if let Some(kind) = f.upstream_error {
             self.upstream_errors.with_label_values(&[f.endpoint, kind]).inc();
+        }
+    }
+
+    fn handles(&self, f: &RequestFacts<'_>) -> Handles {
+        let mut digits = itoa::Buffer::new();
+        let status = digits.format(f.status);
+        Handles {
+            endpoint: f.endpoint,
+            method: f.method,
+            format: f.format,
+            status: f.status,
+            key_id: f.key_id.map(str::to_string),
+            requests: self.requests_total.with_label_values(&[f.endpoint, f.method, status, f.format]),
+            duration: self.request_duration.with_label_values(&[f.endpoint, f.method, f.format]),
+            key: f.key_id.map(|id| self.key_requests.with_label_values(&[id, status])),
+            upstream: None,
         }
     }
 }
@@ -172,5 +219,48 @@ mod tests {
             "liveagent_gateway_request_duration_seconds_bucket{endpoint=\"/api/customers\",format=\"json\",method=\"GET\",le=\"0.0025\"} 1"
         ));
         assert_eq!(method_label("BREW"), "OTHER");
+    }
+
+    /// Reused handles must never count a request under the previous request's labels.
+    #[test]
+    fn handles_follow_every_label() {
+        let r = Registry::new();
+        let m = Metrics::new(&r).unwrap_or_else(|e| panic!("{e}"));
+        let base = RequestFacts {
+            request_id: "r",
+            endpoint: "/api/customers",
+            method: "GET",
+            format: "json",
+            status: 200,
+            key_id: Some("a"),
+            duration: 0.001,
+            upstream_secs: None,
+            upstream_error: None,
+        };
+        let mut last = LastHandles::default();
+        let changes = [
+            base,
+            base,
+            RequestFacts { endpoint: "/api/tickets", ..base },
+            RequestFacts { method: "POST", ..base },
+            RequestFacts { format: "xml", ..base },
+            RequestFacts { status: 404, ..base },
+            RequestFacts { key_id: Some("b"), ..base },
+            RequestFacts { key_id: None, upstream_secs: Some(0.5), ..base },
+            RequestFacts { upstream_secs: Some(0.25), ..base },
+        ];
+        for f in &changes {
+            m.record(f, &mut last);
+        }
+        let total = |labels: [&str; 4]| m.requests_total.with_label_values(&labels).get();
+        assert_eq!(total(["/api/customers", "GET", "200", "json"]), 5);
+        assert_eq!(total(["/api/tickets", "GET", "200", "json"]), 1);
+        assert_eq!(total(["/api/customers", "POST", "200", "json"]), 1);
+        assert_eq!(total(["/api/customers", "GET", "200", "xml"]), 1);
+        assert_eq!(total(["/api/customers", "GET", "404", "json"]), 1);
+        let per_key = |id: &str, status: &str| m.key_requests.with_label_values(&[id, status]).get();
+        assert_eq!((per_key("a", "200"), per_key("a", "404"), per_key("b", "200")), (6, 1, 1));
+        let upstream = m.upstream_duration.with_label_values(&["/api/customers", "GET"]);
+        assert_eq!((upstream.get_sample_count(), upstream.get_sample_sum()), (2, 0.75));
     }
 }

@@ -31,7 +31,12 @@ pub fn generate() -> String {
     let mut words = [0u8; 16];
     words[..8].copy_from_slice(&PREFIX.to_be_bytes());
     words[8..].copy_from_slice(&COUNTER.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-    hex::encode(words)
+    // Into a buffer, not `hex::encode`: that pushes one `char` at a time.
+    let mut text = [0u8; 32];
+    match hex::encode_to_slice(words, &mut text) {
+        Ok(()) => String::from_utf8_lossy(&text).into_owned(),
+        Err(_) => hex::encode(words),
+    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,10 @@
 //! Owns the admin listener: `/metrics`, `/healthz` and `/readyz`.
 
-use super::state::{now_secs, Shared};
+use super::state::Shared;
 use async_trait::async_trait;
 use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// How long an upstream answer counts as proof that LiveAgent is reachable.
@@ -53,11 +52,10 @@ impl Admin {
         if rt.store.is_empty() {
             problems.push("no keys loaded");
         }
-        let fresh = now_secs().saturating_sub(self.shared.upstream_seen.load(Ordering::Relaxed)) <= UPSTREAM_FRESH_SECS;
-        if !fresh {
+        if !self.shared.upstream_seen_within(UPSTREAM_FRESH_SECS) {
             let connect = tokio::net::TcpStream::connect(rt.upstream_addr);
             match tokio::time::timeout(rt.config.upstream.connect_timeout, connect).await {
-                Ok(Ok(_)) => self.shared.mark_upstream_seen(),
+                Ok(Ok(_)) => self.shared.mark_upstream_seen(std::time::Instant::now()),
                 _ => problems.push("upstream unreachable"),
             }
         }

@@ -1,19 +1,18 @@
 //! Owns the HTTP/1.1 client that calls LiveAgent: its connection pool, writing a request,
-//! reading a response head and framing its body. pingora's connector still makes each TCP or
-//! TLS connection.
+//! reading a response head and framing its body. Connections are made by `wire`.
 //!
 //! Not pingora's `Connector`: per request it builds two header maps, checks every reused
 //! socket with a `getpeername` call, and spawns a task to watch each connection it pools. At
 //! the gateway's request sizes that was the largest share of its own CPU (BENCHMARKS.md).
 
+use super::deadline::Deadline;
+use super::wire::{self, Wire};
 use crate::framing::{Body, Framing};
 use crate::http1::Fields;
 use crate::shape::UpstreamFault;
 use bytes::{Buf, Bytes, BytesMut};
 use pingora::connectors::{ConnectorOptions, TransportConnector};
-use pingora::protocols::Stream;
-use pingora::time::fast_timeout::fast_timeout;
-use pingora::upstreams::peer::{HttpPeer, Peer};
+use pingora::upstreams::peer::HttpPeer;
 use std::collections::VecDeque;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
@@ -49,18 +48,21 @@ impl Failure {
     }
 }
 
-struct Idle {
-    stream: Stream,
-    /// The connection's read buffer, empty, kept for its next response.
+/// A connection to LiveAgent with its read buffer and its timer, in the pool or in use.
+struct Link {
+    stream: Wire,
+    deadline: Deadline,
+    /// Bytes read past what has been handed out; empty in the pool.
     buf: BytesMut,
     peer: u64,
+    /// When it went into the pool.
     since: Instant,
 }
 
 /// Keep-alive connections to LiveAgent, most recently used first out.
 pub struct Pool {
     transport: TransportConnector,
-    idle: Mutex<VecDeque<Idle>>,
+    idle: Mutex<VecDeque<Link>>,
     max_idle: usize,
 }
 
@@ -71,59 +73,58 @@ impl Pool {
     }
 
     /// A pooled connection to `peer` that is still open, else a new one; true when pooled.
-    async fn connect(&self, peer: &HttpPeer, key: u64, pooled: bool, now: Instant) -> Result<(Stream, BytesMut, bool), Failure> {
-        while let Some((mut stream, buf)) = if pooled { self.take(key, now) } else { None } {
-            if still_open(&mut stream) {
-                return Ok((stream, buf, true));
+    async fn connect(&self, peer: &HttpPeer, key: u64, pooled: bool, now: Instant) -> Result<(Link, bool), Failure> {
+        while let Some(mut idle) = if pooled { self.take(key, now) } else { None } {
+            if still_open(&mut idle.stream) {
+                return Ok((idle, true));
             }
         }
-        let stream = self.transport.new_stream(peer).await.map_err(|e| Failure::new(classify(&e)))?;
-        Ok((stream, BytesMut::with_capacity(HEAD_READ), false))
+        let stream = wire::connect(&self.transport, peer).await.map_err(Failure::new)?;
+        Ok((Link { stream, deadline: Deadline::default(), buf: BytesMut::with_capacity(HEAD_READ), peer: key, since: now }, false))
     }
 
-    fn take(&self, key: u64, now: Instant) -> Option<(Stream, BytesMut)> {
+    fn take(&self, key: u64, now: Instant) -> Option<Link> {
         let mut idle = self.idle.lock().ok()?;
         // Newest first: the one least likely to have been closed by the server meanwhile.
         // Older ones of the same peer stay; those of another peer (before a reload) go.
         while let Some(entry) = idle.pop_back() {
             if entry.peer == key && now.saturating_duration_since(entry.since) < IDLE_TIMEOUT {
-                return Some((entry.stream, entry.buf));
+                return Some(entry);
             }
         }
         None
     }
 
-    fn put(&self, stream: Stream, buf: BytesMut, key: u64, now: Instant) {
+    fn put(&self, mut conn: Link, now: Instant) {
         let Ok(mut idle) = self.idle.lock() else { return };
         // The oldest are at the front: drop the expired and, when full, the oldest of all.
         while idle.front().is_some_and(|e| now.duration_since(e.since) >= IDLE_TIMEOUT) || idle.len() >= self.max_idle {
             idle.pop_front();
         }
-        idle.push_back(Idle { stream, buf, peer: key, since: now });
+        conn.since = now;
+        idle.push_back(conn);
     }
 
     /// Sends one request (`head` ends with its blank line) and reads the response head. A
     /// pooled connection found closed before any answer is retried once on a new connection.
     /// `now`: the caller's clock reading, for the pool's idle limit (one read fewer per request).
+    /// `key`: `peer`'s `reuse_hash`, worked out once per configuration.
     pub async fn exchange(
         &self,
         peer: &HttpPeer,
+        key: u64,
         head: &[u8],
         body: &[u8],
         head_request: bool,
         timeout: Duration,
         now: Instant,
     ) -> Result<Response, UpstreamFault> {
-        let key = peer.reuse_hash();
         let mut fault = UpstreamFault::Connect;
         for attempt in 0..2 {
             // The retry goes to a new connection: the pool may hold more that the server closed.
-            let (stream, buf, pooled) = self.connect(peer, key, attempt == 0, now).await.map_err(|f| f.fault)?;
-            match attempt_once(stream, buf, head, body, head_request, timeout).await {
-                Ok(mut response) => {
-                    response.key = key;
-                    return Ok(response);
-                }
+            let (conn, pooled) = self.connect(peer, key, attempt == 0, now).await.map_err(|f| f.fault)?;
+            match attempt_once(conn, head, body, head_request, timeout).await {
+                Ok(response) => return Ok(response),
                 Err(f) if f.retry && pooled && attempt == 0 => fault = f.fault,
                 Err(f) => return Err(f.fault),
             }
@@ -134,25 +135,22 @@ impl Pool {
     /// Returns the connection of a fully read response to the pool, when it can be reused;
     /// `now` is when its body ended.
     pub fn release(&self, response: Response, now: Instant) {
-        if response.body.reusable() && response.keep_alive && response.buf.is_empty() {
+        if response.body.reusable() && response.keep_alive && response.conn.buf.is_empty() {
+            let mut conn = response.conn;
             // A response read in one go left the buffer as it was made; one read into more
             // than once may hold a body-sized allocation, which an idle connection must not.
-            let buf = if response.reads <= 1 { response.buf } else { BytesMut::new() };
-            self.put(response.stream, buf, response.key, now);
+            if response.reads > 1 {
+                conn.buf = BytesMut::new();
+            }
+            self.put(conn, now);
         }
     }
 }
 
-async fn attempt_once(
-    mut stream: Stream,
-    mut buf: BytesMut,
-    head: &[u8],
-    body: &[u8],
-    head_request: bool,
-    timeout: Duration,
-) -> Result<Response, Failure> {
+async fn attempt_once(mut conn: Link, head: &[u8], body: &[u8], head_request: bool, timeout: Duration) -> Result<Response, Failure> {
     let mut reads = 0;
     let closed = Failure { fault: UpstreamFault::Connect, retry: true };
+    let stream = &mut conn.stream;
     let write = async {
         stream.write_all(head).await?;
         if !body.is_empty() {
@@ -160,15 +158,13 @@ async fn attempt_once(
         }
         stream.flush().await
     };
-    // pingora's timer wheel, not tokio's: a new tokio timer earlier than the runtime's next
-    // wake-up writes to the runtime's eventfd, one extra system call per request.
-    match fast_timeout(timeout, write).await {
+    match conn.deadline.limit(timeout, write).await {
         Ok(Ok(())) => {}
         Ok(Err(_)) => return Err(closed),
         Err(_) => return Err(Failure::new(UpstreamFault::Timeout)),
     }
     for informational in 0..=MAX_INFORMATIONAL {
-        let head = read_head(&mut stream, &mut buf, timeout, informational > 0, &mut reads).await?;
+        let head = read_head(&mut conn, timeout, informational > 0, &mut reads).await?;
         match head.status {
             // The gateway never asks for a protocol switch, so none can be valid.
             101 => return Err(Failure::new(UpstreamFault::InvalidResponse)),
@@ -182,10 +178,8 @@ async fn attempt_once(
             headers: head.headers,
             keep_alive: head.keep_alive,
             body: Body::new(framing),
-            stream,
-            buf,
+            conn,
             timeout,
-            key: 0,
             reads,
         });
     }
@@ -201,8 +195,9 @@ struct Head {
 /// Reads until `buf` starts with a whole response head, and takes it off `buf`. `answered`:
 /// an informational head came before, so the server has seen the request.
 /// `reads` counts the reads made.
-async fn read_head(stream: &mut Stream, buf: &mut BytesMut, timeout: Duration, answered: bool, reads: &mut u32) -> Result<Head, Failure> {
+async fn read_head(conn: &mut Link, timeout: Duration, answered: bool, reads: &mut u32) -> Result<Head, Failure> {
     loop {
+        let buf = &mut conn.buf;
         if !buf.is_empty() {
             let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
             let mut parsed = httparse::Response::new(&mut []);
@@ -217,7 +212,7 @@ async fn read_head(stream: &mut Stream, buf: &mut BytesMut, timeout: Duration, a
             }
         }
         let got_nothing = !answered && buf.is_empty();
-        match read_more(stream, buf, HEAD_READ, timeout, reads).await {
+        match read_more(conn, HEAD_READ, timeout, reads).await {
             Ok(0) if got_nothing => return Err(Failure { fault: UpstreamFault::Connect, retry: true }),
             Ok(0) => return Err(Failure::new(UpstreamFault::InvalidResponse)),
             Ok(_) => {}
@@ -236,12 +231,12 @@ fn head_of(parsed: &httparse::Response<'_, '_>, raw: &[u8]) -> Result<Head, Fail
     Ok(Head { status, headers, keep_alive })
 }
 
-/// Reads what is available into `buf` (room for `want` bytes at least), waiting at most
-/// `timeout`; 0 at end of stream. `reads` counts the reads made into `buf`.
-async fn read_more(stream: &mut Stream, buf: &mut BytesMut, want: usize, timeout: Duration, reads: &mut u32) -> Result<usize, Failure> {
+/// Reads what is available into the connection's buffer (room for `want` bytes at least),
+/// waiting at most `timeout`; 0 at end of stream. `reads` counts the reads made.
+async fn read_more(conn: &mut Link, want: usize, timeout: Duration, reads: &mut u32) -> Result<usize, Failure> {
     *reads += 1;
-    buf.reserve(want);
-    match fast_timeout(timeout, stream.read_buf(buf)).await {
+    conn.buf.reserve(want);
+    match conn.deadline.limit(timeout, conn.stream.read_buf(&mut conn.buf)).await {
         Ok(Ok(n)) => Ok(n),
         Ok(Err(_)) => Err(Failure::new(UpstreamFault::Connect)),
         Err(_) => Err(Failure::new(UpstreamFault::Timeout)),
@@ -250,19 +245,11 @@ async fn read_more(stream: &mut Stream, buf: &mut BytesMut, want: usize, timeout
 
 /// Whether a pooled connection can take a request: nothing must be readable on it. Readable
 /// means the server closed it or sent bytes nobody asked for; either way it is not reused.
-fn still_open(stream: &mut Stream) -> bool {
+fn still_open(stream: &mut Wire) -> bool {
     let mut byte = [0u8; 1];
     let mut probe = ReadBuf::new(&mut byte);
     let mut cx = Context::from_waker(Waker::noop());
     matches!(Pin::new(stream).poll_read(&mut cx, &mut probe), Poll::Pending)
-}
-
-fn classify(e: &pingora::Error) -> UpstreamFault {
-    use pingora::ErrorType;
-    match e.etype() {
-        ErrorType::ReadTimedout | ErrorType::WriteTimedout => UpstreamFault::Timeout,
-        _ => UpstreamFault::Connect,
-    }
 }
 
 /// A response whose head has been read; its body is read with [`Response::chunk`].
@@ -271,11 +258,8 @@ pub struct Response {
     pub headers: Fields,
     keep_alive: bool,
     body: Body,
-    stream: Stream,
-    /// Bytes read past what has been handed out.
-    buf: BytesMut,
+    conn: Link,
     timeout: Duration,
-    key: u64,
     /// Reads made for this response, head and body.
     reads: u32,
 }
@@ -293,13 +277,13 @@ impl Response {
     /// The next piece of the body, or `None` after its end.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, UpstreamFault> {
         loop {
-            match self.body.next(&mut self.buf) {
+            match self.body.next(&mut self.conn.buf) {
                 Ok(Some(piece)) => return Ok(Some(piece)),
                 Ok(None) if self.body.done() => return Ok(None),
                 Ok(None) => {}
                 Err(_) => return Err(UpstreamFault::InvalidResponse),
             }
-            match read_more(&mut self.stream, &mut self.buf, BODY_READ, self.timeout, &mut self.reads).await {
+            match read_more(&mut self.conn, BODY_READ, self.timeout, &mut self.reads).await {
                 Ok(0) => return self.body.at_eof().map(|()| None).map_err(|_| UpstreamFault::Connect),
                 Ok(_) => {}
                 Err(f) => return Err(f.fault),
@@ -312,9 +296,9 @@ impl Response {
     pub async fn read_all(&mut self, max: usize) -> Result<Bytes, UpstreamFault> {
         if let Some(left) = self.body.length_left() {
             let left = usize::try_from(left).ok().filter(|&n| n <= max).ok_or(UpstreamFault::TooLarge)?;
-            while self.buf.len() < left {
-                let want = left - self.buf.len();
-                if read_more(&mut self.stream, &mut self.buf, want, self.timeout, &mut self.reads).await.map_err(|f| f.fault)? == 0 {
+            while self.conn.buf.len() < left {
+                let want = left - self.conn.buf.len();
+                if read_more(&mut self.conn, want, self.timeout, &mut self.reads).await.map_err(|f| f.fault)? == 0 {
                     return Err(UpstreamFault::Connect);
                 }
             }

@@ -6,20 +6,23 @@
 //! answer, re-reads the clock for its timers and copies through its own buffers; that was
 //! most of the gateway's own CPU on a small request (BENCHMARKS.md).
 
+use super::deadline::Deadline;
 use crate::framing::{Body, Framing};
 use crate::http1::{self, RequestHead};
 use bytes::{Buf, BytesMut};
 use pingora::protocols::http::date::get_cached_date;
 use pingora::protocols::Stream;
-use pingora::time::fast_timeout::fast_timeout;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Room made for each read from the client.
 const READ_SIZE: usize = 4096;
 /// How long a client may take to send the rest of a request, or to take an answer's bytes.
 const IO_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a fresh connection may take to send its first request, and a keep-alive
+/// connection may sit idle between requests.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A body piece up to this size is copied behind what is pending (the head, say), for one
 /// write; a larger one is written from where it is.
 const COALESCE: usize = 16 * 1024;
@@ -57,6 +60,8 @@ pub enum Reply {
 
 pub struct Conn {
     stream: Stream,
+    /// Every time limit of this connection's reads and writes.
+    deadline: Deadline,
     buf: BytesMut,
     pub head: RequestHead,
     body: Body,
@@ -66,6 +71,8 @@ pub struct Conn {
     dated: bool,
     chunked: bool,
     client_ip: Option<IpAddr>,
+    /// `client_ip` as text, for `X-Forwarded-For`: written once per connection.
+    client_ip_text: Option<String>,
 }
 
 impl Conn {
@@ -73,6 +80,7 @@ impl Conn {
         let client_ip = stream.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
         Conn {
             stream,
+            deadline: Deadline::default(),
             buf: BytesMut::new(),
             head: RequestHead::default(),
             body: Body::new(Framing::Empty),
@@ -82,6 +90,7 @@ impl Conn {
             dated: false,
             chunked: false,
             client_ip,
+            client_ip_text: client_ip.map(|ip| ip.to_string()),
         }
     }
 
@@ -89,9 +98,14 @@ impl Conn {
         self.client_ip
     }
 
-    /// Waits up to `idle` (`None`: as long as it takes) for the next request to start, then
-    /// for the rest of its head.
-    pub async fn next_request(&mut self, idle: Option<Duration>) -> Next {
+    pub fn client_ip_text(&self) -> Option<&str> {
+        self.client_ip_text.as_deref()
+    }
+
+    /// Waits for the next request to start, up to the idle limit counted from `idle_since`,
+    /// then for the rest of its head.
+    pub async fn next_request(&mut self, idle_since: Instant) -> Next {
+        let idle_due = tokio::time::Instant::from_std(idle_since) + IDLE_TIMEOUT;
         self.written = false;
         loop {
             if !self.buf.is_empty() {
@@ -104,8 +118,8 @@ impl Conn {
                     Err(_) => return self.bad(),
                 }
             }
-            let wait = if self.buf.is_empty() { idle } else { Some(IO_TIMEOUT) };
-            if !matches!(self.read(wait).await, Ok(n) if n > 0) {
+            let idle = self.buf.is_empty().then_some(idle_due);
+            if !matches!(self.read(idle).await, Ok(n) if n > 0) {
                 return Next::Closed;
             }
         }
@@ -131,12 +145,13 @@ impl Conn {
         Next::Bad
     }
 
-    async fn read(&mut self, timeout: Option<Duration>) -> Result<usize, Fault> {
+    /// Reads more of a request: until `idle_due` while none has started, else for `IO_TIMEOUT`.
+    async fn read(&mut self, idle_due: Option<tokio::time::Instant>) -> Result<usize, Fault> {
         self.buf.reserve(READ_SIZE);
         let read = self.stream.read_buf(&mut self.buf);
-        let result = match timeout {
-            Some(timeout) => fast_timeout(timeout, read).await.ok(),
-            None => Some(read.await),
+        let result = match idle_due {
+            Some(due) => self.deadline.until(due, read).await.ok(),
+            None => self.deadline.limit(IO_TIMEOUT, read).await.ok(),
         };
         match result {
             Some(Ok(n)) => Ok(n),
@@ -164,7 +179,7 @@ impl Conn {
                 Ok(Some(piece)) => body.extend_from_slice(&piece),
                 Ok(None) if self.body.done() => return Ok(Some(body)),
                 Ok(None) => {
-                    if self.read(Some(IO_TIMEOUT)).await? == 0 {
+                    if self.read(None).await? == 0 {
                         return Err(Fault::Request);
                     }
                 }
@@ -232,7 +247,7 @@ impl Conn {
             self.out.extend_from_slice(piece);
         } else {
             self.write_out().await?;
-            write_all(&mut self.stream, piece).await?;
+            write_all(&mut self.deadline, &mut self.stream, piece).await?;
         }
         if self.chunked {
             self.out.extend_from_slice(b"\r\n");
@@ -269,7 +284,7 @@ impl Conn {
         if self.out.is_empty() {
             return Ok(());
         }
-        let result = write_all(&mut self.stream, &self.out).await;
+        let result = write_all(&mut self.deadline, &mut self.stream, &self.out).await;
         self.out.clear();
         result
     }
@@ -279,18 +294,18 @@ impl Conn {
         if self.keep_alive {
             return true;
         }
-        let _ = fast_timeout(IO_TIMEOUT, self.stream.shutdown()).await;
+        let _ = self.deadline.limit(IO_TIMEOUT, self.stream.shutdown()).await;
         false
     }
 }
 
-async fn write_all(stream: &mut Stream, bytes: &[u8]) -> Result<(), Fault> {
-    // pingora's timer wheel, not tokio's: see the upstream client.
-    match fast_timeout(IO_TIMEOUT, async {
-        stream.write_all(bytes).await?;
-        stream.flush().await
-    })
-    .await
+async fn write_all(deadline: &mut Deadline, stream: &mut Stream, bytes: &[u8]) -> Result<(), Fault> {
+    match deadline
+        .limit(IO_TIMEOUT, async {
+            stream.write_all(bytes).await?;
+            stream.flush().await
+        })
+        .await
     {
         Ok(Ok(())) => Ok(()),
         _ => Err(Fault::Write),

@@ -9,7 +9,7 @@ use crate::auth::AuthError;
 use crate::config::KeySpec;
 use crate::envelope::{Envelope, GatewayError};
 use crate::format::Format;
-use crate::metrics::{method_label, RequestFacts};
+use crate::metrics::{method_label, LastHandles, RequestFacts};
 use crate::plan::{self, RequestParts};
 use crate::quota::{self, Allowance};
 use crate::request_id;
@@ -19,7 +19,6 @@ use async_trait::async_trait;
 use pingora::apps::ServerApp;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
-use pingora::time::fast_timeout::{fast_sleep, fast_timeout};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -42,9 +41,6 @@ pub struct Ctx {
     pub upstream_error: Option<UpstreamFault>,
 }
 
-/// How long a fresh connection may take to send its first request, and a keep-alive
-/// connection may sit idle between requests.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// After shutdown starts, how long an idle keep-alive connection still waits for a request
 /// that may already be on its way.
 const SHUTDOWN_LINGER: Duration = Duration::from_secs(1);
@@ -53,16 +49,17 @@ const SHUTDOWN_LINGER: Duration = Duration::from_secs(1);
 impl ServerApp for Gateway {
     async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
         let mut conn = Conn::new(stream);
-        let mut reused = false;
-        let mut waits = Waits::new(shutdown);
+        let mut idle_since = None;
+        let mut down = Some(shutdown_wait(shutdown));
+        let mut handles = LastHandles::default();
         loop {
-            match next_request(&mut conn, reused, &mut waits).await {
+            match next_request(&mut conn, idle_since, &mut down).await {
                 Next::Request => {}
                 Next::Closed => return None,
                 Next::Bad => {
                     let mut ctx = Ctx::new(&self.shared);
                     fail(&mut conn, &mut ctx, Fault::Request).await;
-                    let _ = self.serve_end(&mut conn, &ctx).await;
+                    let _ = self.serve_end(&mut conn, &ctx, &mut handles).await;
                     return None;
                 }
             }
@@ -71,83 +68,57 @@ impl ServerApp for Gateway {
                 conn.close_after();
             }
             let mut ctx = Ctx::new(&self.shared);
-            // Boxed: the request-handling state is large, and only a connection that is
-            // serving a request should hold it; an idle keep-alive connection then costs a
-            // few KB.
-            if let Err(fault) = Box::pin(handle(&self.shared, &mut conn, &mut ctx)).await {
+            // Not boxed: the request-handling state is about 2 KB since the rare large parts
+            // (a new upstream connection, a Redis round trip) are boxed where they happen.
+            if let Err(fault) = handle(&self.shared, &mut conn, &mut ctx).await {
                 fail(&mut conn, &mut ctx, fault).await;
             }
-            waits.last_active = self.serve_end(&mut conn, &ctx).await?;
-            reused = true;
+            idle_since = Some(self.serve_end(&mut conn, &ctx, &mut handles).await?);
         }
     }
 }
 
 impl Gateway {
     /// Records the request; when the connection takes another, the time it went idle.
-    async fn serve_end(&self, conn: &mut Conn, ctx: &Ctx) -> Option<Instant> {
+    async fn serve_end(&self, conn: &mut Conn, ctx: &Ctx, handles: &mut LastHandles) -> Option<Instant> {
         self.shared.metrics.in_flight.dec();
-        let ended = ctx.finish(&self.shared);
+        let ended = ctx.finish(&self.shared, handles);
         conn.finish().await.then_some(ended)
     }
 }
 
 type Wait = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// What an idle keep-alive connection waits on besides its next request: shutdown, and its
-/// idle limit. Both are set up once per connection and stay armed while it serves, instead of
-/// a registration and a timer per request.
-struct Waits {
-    /// `None` once shutdown has started.
-    down: Option<Wait>,
-    /// Fires at the idle limit counted from an earlier request; re-armed for the rest when
-    /// the connection has been busy since.
-    idle: Wait,
-    last_active: Instant,
+/// Ends when shutdown starts. Set up once per connection and kept armed while it serves,
+/// instead of a registration per request.
+fn shutdown_wait(shutdown: &ShutdownWatch) -> Wait {
+    let mut watch = shutdown.clone();
+    // The watch's guard is dropped at once: it must not be held.
+    Box::pin(async move { drop(watch.wait_for(|down| *down).await) })
 }
 
-impl Waits {
-    fn new(shutdown: &ShutdownWatch) -> Self {
-        let mut watch = shutdown.clone();
-        // The watch's guard is dropped at once: it must not be held.
-        let down: Wait = Box::pin(async move { drop(watch.wait_for(|down| *down).await) });
-        Waits { down: Some(down), idle: Box::pin(fast_sleep(IDLE_TIMEOUT)), last_active: Instant::now() }
-    }
-}
-
-/// Waits for the next request. A fresh connection always gets its first request read and
-/// answered; an idle keep-alive connection still gets `SHUTDOWN_LINGER` after shutdown starts
-/// for a request already on its way, then closes. (pingora's proxy service drops both at once,
-/// which resets requests that arrive just as an old process hands its sockets over during an
-/// upgrade.)
-async fn next_request(conn: &mut Conn, reused: bool, waits: &mut Waits) -> Next {
-    if !reused {
-        return conn.next_request(Some(IDLE_TIMEOUT)).await;
-    }
+/// Waits for the next request; `idle_since`: when the previous answer ended (`None` on a
+/// fresh connection). A fresh connection always gets its first request read and answered; an
+/// idle keep-alive connection still gets `SHUTDOWN_LINGER` after shutdown starts for a request
+/// already on its way, then closes. (pingora's proxy service drops both at once, which resets
+/// requests that arrive just as an old process hands its sockets over during an upgrade.)
+/// `down` is `None` once shutdown has started.
+async fn next_request(conn: &mut Conn, idle_since: Option<Instant>, down: &mut Option<Wait>) -> Next {
+    let Some(since) = idle_since else {
+        return conn.next_request(Instant::now()).await;
+    };
     // One read future throughout, so bytes it has buffered are never lost.
-    let read = conn.next_request(None);
+    let read = conn.next_request(since);
     tokio::pin!(read);
-    while let Some(down) = waits.down.as_mut() {
-        let shutting_down = tokio::select! {
+    if let Some(wait) = down.as_mut() {
+        tokio::select! {
             biased;
             r = &mut read => return r,
-            () = down.as_mut() => true,
-            () = waits.idle.as_mut() => false,
-        };
-        if shutting_down {
-            waits.down = None;
-        } else {
-            let idle_for = waits.last_active.elapsed();
-            if idle_for >= IDLE_TIMEOUT {
-                return Next::Closed;
-            }
-            waits.idle = Box::pin(fast_sleep(IDLE_TIMEOUT - idle_for));
+            () = wait.as_mut() => *down = None,
         }
     }
-    match fast_timeout(SHUTDOWN_LINGER, &mut read).await {
-        Ok(r) => r,
-        Err(_) => Next::Closed,
-    }
+    // Shutdown is rare: a tokio timer is fine here.
+    tokio::time::timeout(SHUTDOWN_LINGER, &mut read).await.unwrap_or(Next::Closed)
 }
 
 impl Ctx {
@@ -167,7 +138,7 @@ impl Ctx {
     }
 
     /// Records the metrics and writes the access-log line; returns when the request ended.
-    fn finish(&self, shared: &Shared) -> Instant {
+    fn finish(&self, shared: &Shared, handles: &mut LastHandles) -> Instant {
         let ended = Instant::now();
         let facts = RequestFacts {
             request_id: &self.request_id,
@@ -180,7 +151,7 @@ impl Ctx {
             upstream_secs: self.upstream_secs,
             upstream_error: self.upstream_error.map(UpstreamFault::as_str),
         };
-        shared.metrics.record(&facts);
+        shared.metrics.record(&facts, handles);
         facts.log();
         ended
     }

@@ -11,10 +11,12 @@
 mod admin;
 mod client;
 mod conn;
+mod deadline;
 mod gateway;
 mod reload;
 pub mod server;
 mod state;
 mod upstream;
+mod wire;
 
 pub use server::{run, ServerOptions};

@@ -11,11 +11,11 @@ use crate::quota::redis::{QuotaStoreError, RedisQuota};
 use crate::quota::Quotas;
 use arc_swap::ArcSwap;
 use pingora::connectors::ConnectorOptions;
-use pingora::upstreams::peer::HttpPeer;
+use pingora::upstreams::peer::{HttpPeer, Peer};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// What a reload replaces as a whole.
 pub struct Runtime {
@@ -25,6 +25,8 @@ pub struct Runtime {
     pub upstream_addr: SocketAddr,
     /// The pooled-connection identity of LiveAgent, with its timeouts.
     pub peer: HttpPeer,
+    /// `peer`'s `reuse_hash`: which pooled connections it may take.
+    pub peer_key: u64,
     /// The shared quota store and what to do when it fails.
     pub redis: Option<(Arc<RedisQuota>, OnRedisError)>,
 }
@@ -35,8 +37,10 @@ pub struct Shared {
     pub metrics: Metrics,
     pub registry: prometheus::Registry,
     pub upstream: Pool,
-    /// Unix seconds of the last upstream answer (any status), for `/readyz`.
-    pub upstream_seen: AtomicU64,
+    /// Seconds from `epoch` to the last upstream answer (any status), plus one; 0 before the
+    /// first. For `/readyz`. Counted from an `Instant` the request path has already read.
+    upstream_seen: AtomicU64,
+    epoch: Instant,
     pub guard: Option<AuthGuard>,
     /// Unix seconds of the last Redis error logged: at most one line a second.
     redis_logged: AtomicU64,
@@ -51,12 +55,19 @@ impl Shared {
         }
     }
 
-    pub fn mark_upstream_seen(&self) {
-        self.upstream_seen.store(now_secs(), Ordering::Relaxed);
+    /// LiveAgent answered a request sent at `at`.
+    pub fn mark_upstream_seen(&self, at: Instant) {
+        self.upstream_seen.store(at.saturating_duration_since(self.epoch).as_secs() + 1, Ordering::Relaxed);
+    }
+
+    /// Whether LiveAgent answered within the last `secs` seconds.
+    pub fn upstream_seen_within(&self, secs: u64) -> bool {
+        let seen = self.upstream_seen.load(Ordering::Relaxed);
+        seen != 0 && (self.epoch.elapsed().as_secs() + 1).saturating_sub(seen) <= secs
     }
 }
 
-pub fn now_secs() -> u64 {
+fn now_secs() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
@@ -87,7 +98,8 @@ pub fn runtime(config: Config, previous: Option<&Runtime>) -> Result<Runtime, St
     peer.options.connection_timeout = Some(u.connect_timeout);
     // The TLS handshake gets the same budget again on top of the TCP connect.
     peer.options.total_connection_timeout = Some(u.connect_timeout * 2);
-    Ok(Runtime { config, store, upstream_addr, peer, redis })
+    let peer_key = peer.reuse_hash();
+    Ok(Runtime { config, store, upstream_addr, peer, peer_key, redis })
 }
 
 pub fn shared(config: Config) -> Result<Arc<Shared>, String> {
@@ -106,6 +118,7 @@ pub fn shared(config: Config) -> Result<Arc<Shared>, String> {
         registry,
         upstream: Pool::new(options),
         upstream_seen: AtomicU64::new(0),
+        epoch: Instant::now(),
         guard,
         redis_logged: AtomicU64::new(0),
     }))

@@ -14,7 +14,6 @@ use crate::http1::{self, RequestHead};
 use crate::plan::{self, HeaderKey};
 use crate::quota::Allowance;
 use crate::shape;
-use std::net::IpAddr;
 use std::time::Instant;
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those the
@@ -58,10 +57,10 @@ pub async fn forward(
 ) -> Result<(), Fault> {
     let cfg = &rt.config.upstream;
     let body = up.body.take().unwrap_or(body);
-    let head = request_head(&conn.head, &up, cfg, &ctx.request_id, conn.client_ip(), body.len());
+    let head = request_head(&conn.head, &up, cfg, &ctx.request_id, conn.client_ip_text(), body.len());
     let head_request = conn.head.is_head();
     let started = Instant::now();
-    let exchanged = shared.upstream.exchange(&rt.peer, &head, &body, head_request, cfg.read_timeout, started).await;
+    let exchanged = shared.upstream.exchange(&rt.peer, rt.peer_key, &head, &body, head_request, cfg.read_timeout, started).await;
     let mut response = match exchanged {
         Ok(response) => response,
         Err(fault) => {
@@ -70,7 +69,7 @@ pub async fn forward(
             return refuse(conn, ctx, fault.gateway_error()).await;
         }
     };
-    shared.mark_upstream_seen();
+    shared.mark_upstream_seen(started);
     let status = response.status;
     if shape::passes_through(ctx.format, status) {
         return stream(shared, conn, ctx, response, allowance, started).await;
@@ -156,7 +155,7 @@ fn request_head(
     up: &plan::Upstream,
     cfg: &config::Upstream,
     request_id: &str,
-    client_ip: Option<IpAddr>,
+    client_ip: Option<&str>,
     body_len: usize,
 ) -> Vec<u8> {
     let replace_key = match &up.header_key {
@@ -188,7 +187,6 @@ fn request_head(
     }
     http1::field(&mut head, b"X-Request-Id", request_id.as_bytes());
     if let Some(ip) = client_ip {
-        let ip = ip.to_string();
         match forwarded_for {
             Some(earlier) => http1::field(&mut head, b"X-Forwarded-For", &[earlier, b", ", ip.as_bytes()].concat()),
             None => http1::field(&mut head, b"X-Forwarded-For", ip.as_bytes()),

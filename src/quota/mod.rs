@@ -70,7 +70,9 @@ pub async fn check(
     redis_failed: impl FnOnce(&redis::QuotaStoreError),
 ) -> Result<Allowance, GatewayError> {
     let Some((store, on_error)) = shared else { return local.check(key) };
-    match store.check(key).await {
+    // Boxed: the Redis round trip's state is about 2 KB, and without a box every request
+    // would carry (and move) room for it, Redis or not.
+    match Box::pin(store.check(key)).await {
         Ok(decision) => decision,
         Err(e) => {
             redis_failed(&e);
