@@ -62,9 +62,14 @@ impl Shared {
 
     /// Whether LiveAgent answered within the last `secs` seconds.
     pub fn upstream_seen_within(&self, secs: u64) -> bool {
-        let seen = self.upstream_seen.load(Ordering::Relaxed);
-        seen != 0 && (self.epoch.elapsed().as_secs() + 1).saturating_sub(seen) <= secs
+        fresh(self.upstream_seen.load(Ordering::Relaxed), self.epoch.elapsed().as_secs(), secs)
     }
+}
+
+/// Whether `seen` (a stamp of `mark_upstream_seen`) is at most `secs` old, `now` seconds after
+/// the epoch.
+fn fresh(seen: u64, now: u64, secs: u64) -> bool {
+    seen != 0 && (now + 1).saturating_sub(seen) <= secs
 }
 
 fn now_secs() -> u64 {
@@ -122,4 +127,16 @@ pub fn shared(config: Config) -> Result<Arc<Shared>, String> {
         guard,
         redis_logged: AtomicU64::new(0),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn upstream_freshness() {
+        assert!(!super::fresh(0, 0, 30), "never seen");
+        // Seen in second 0 of the process (stamp 1): fresh through second 30, stale after.
+        assert!(super::fresh(1, 0, 30) && super::fresh(1, 30, 30));
+        assert!(!super::fresh(1, 31, 30));
+        assert!(super::fresh(100, 99, 30), "seen in the second being counted");
+    }
 }
