@@ -37,14 +37,7 @@ impl Framing {
             if name.eq_ignore_ascii_case(b"transfer-encoding") {
                 coding = Some(value);
             } else if name.eq_ignore_ascii_case(b"content-length") {
-                for part in value.split(|&b| b == b',') {
-                    let n = content_length(part.trim_ascii()).ok_or(Malformed)?;
-                    // Repeated lengths must agree (RFC 9110 §8.6).
-                    if length.is_some_and(|l| l != n) {
-                        return Err(Malformed);
-                    }
-                    length = Some(n);
-                }
+                add_length(&mut length, value)?;
             }
         }
         // Transfer-Encoding overrides Content-Length; the last coding must be chunked, or
@@ -69,7 +62,20 @@ pub fn lists_token(value: &[u8], token: &[u8]) -> bool {
     value.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
-pub fn content_length(digits: &[u8]) -> Option<u64> {
+/// Takes in one `Content-Length` field (`value`, maybe a comma-separated list) on top of the
+/// length the earlier ones gave: repeated lengths must agree (RFC 9110 §8.6).
+pub fn add_length(length: &mut Option<u64>, value: &[u8]) -> Result<(), Malformed> {
+    for part in value.split(|&b| b == b',') {
+        let n = content_length(part.trim_ascii()).ok_or(Malformed)?;
+        if length.is_some_and(|l| l != n) {
+            return Err(Malformed);
+        }
+        *length = Some(n);
+    }
+    Ok(())
+}
+
+fn content_length(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }

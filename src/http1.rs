@@ -183,13 +183,7 @@ impl RequestHead {
                     chunked = coding.eq_ignore_ascii_case(b"chunked");
                 }
             } else if name.eq_ignore_ascii_case(b"content-length") {
-                for part in value.split(|&b| b == b',') {
-                    let n = framing::content_length(part.trim_ascii()).ok_or(HeadError::Malformed)?;
-                    if length.is_some_and(|l| l != n) {
-                        return Err(HeadError::Malformed);
-                    }
-                    length = Some(n);
-                }
+                framing::add_length(&mut length, value).map_err(|_| HeadError::Malformed)?;
             }
         }
         match (codings, length) {
