@@ -5,11 +5,12 @@
 //! cargo bench --bench core
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use liveagent_gateway::auth::KeyStore;
+use liveagent_gateway::admit::auth::KeyStore;
+use liveagent_gateway::admit::quota::Quotas;
 use liveagent_gateway::config::{Allow, KeySpec, Limits};
-use liveagent_gateway::format::Format;
-use liveagent_gateway::quota::Quotas;
-use liveagent_gateway::{routes, transcode};
+use liveagent_gateway::request::format::Format;
+use liveagent_gateway::request::routes;
+use liveagent_gateway::transcode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::hint::black_box;

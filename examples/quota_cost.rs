@@ -3,9 +3,9 @@
 //!
 //! cargo run --release --example quota_cost
 
+use liveagent_gateway::admit::quota::redis::{RedisQuota, Verdict};
+use liveagent_gateway::admit::quota::Quotas;
 use liveagent_gateway::config::{Allow, KeySpec, Limits, OnRedisError, Redis};
-use liveagent_gateway::quota::redis::RedisQuota;
-use liveagent_gateway::quota::Quotas;
 use std::num::NonZeroU32;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -58,7 +58,7 @@ async fn main() {
             let t = Instant::now();
             let decided = store.check(&k).await;
             v.push(t.elapsed());
-            assert!(matches!(decided, Ok(Ok(_))), "{decided:?}");
+            assert!(matches!(decided, Ok(Verdict::Admit(_))), "{decided:?}");
         }
         v
     };

@@ -3,8 +3,8 @@
 # are missing, on Debian (as root). `deps.sh run` is enough for the demo; `deps.sh test` adds
 # what the test suite drives: curl (demo lines), redis-server (shared quotas), prometheus and
 # promtool (dashboard and alert tests), systemd-analyze (the unit), nginx and wrk (the load
-# comparison), and from PyPI PyYAML (a YAML 1.1 reader), jsonschema (the compose file) and
-# kubernetes-validate (the manifests).
+# comparison), cargo-deny (the dependency policy, from crates.io), and from PyPI PyYAML (a
+# YAML 1.1 reader), jsonschema (the compose file) and kubernetes-validate (the manifests).
 set -euo pipefail
 what=${1:-test}
 
@@ -29,6 +29,12 @@ if [ ${#apt_missing[@]} -gt 0 ]; then
   echo "installing ${apt_missing[*]}" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+fi
+
+# cargo-deny, the dependency policy check (deny.toml), from crates.io.
+if [ "$what" = test ] && ! command -v cargo-deny >/dev/null 2>&1; then
+  echo "installing cargo-deny" >&2
+  cargo install --locked --quiet cargo-deny@0.20.2
 fi
 
 pip_missing=()

@@ -11,9 +11,10 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
-echo "== one prometheus version in the tree (deny.toml)"
-count=$(grep -c '^name = "prometheus"$' Cargo.lock)
-[ "$count" = 1 ] || { echo "Cargo.lock has $count prometheus versions" >&2; exit 1; }
+echo "== dependency policy: cargo deny (deny.toml)"
+# The advisories check needs the RustSec database from GitHub, out of reach here; deny.toml's
+# bans carry the advisories that concern this tree.
+cargo deny check bans licenses sources
 echo "== tests"
 log=$(mktemp)
 cargo test --workspace 2>&1 | tee "$log"

@@ -1,6 +1,7 @@
 //! Owns the command line: `run` (the default), `check`, `demo` and `hash-key`.
 
 use crate::config::{self, Loaded};
+use crate::demo::DemoArgs;
 use clap::{Args, Parser, Subcommand};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -54,19 +55,6 @@ struct RunArgs {
     /// The socket used to hand listeners over during an upgrade.
     #[arg(long)]
     upgrade_sock: Option<String>,
-}
-
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Client-facing address of the gateway.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub listen: String,
-    /// Admin address (`/metrics`, `/healthz`, `/readyz`).
-    #[arg(long, default_value = "127.0.0.1:9100")]
-    pub admin_listen: String,
-    /// Address of the simulator (port 0 picks a free one).
-    #[arg(long, default_value = "127.0.0.1:0")]
-    pub sim_listen: String,
 }
 
 pub fn main() -> ExitCode {
@@ -145,7 +133,7 @@ fn hash_key() -> ExitCode {
         eprintln!("error: no key on stdin");
         return ExitCode::from(1);
     }
-    println!("{}", crate::auth::hash_key(key));
+    println!("{}", crate::admit::auth::hash_key(key));
     ExitCode::SUCCESS
 }
 

@@ -1,15 +1,30 @@
 //! Owns `liveagent-gateway demo`: the simulator in-process, the gateway in front of it with
 //! demo keys, and ready-to-paste `curl` lines, each with the answer it should give.
 
-use crate::cli::DemoArgs;
-use crate::config;
+use crate::proxy::StartError;
+use clap::Args;
+#[cfg(feature = "demo")]
 use std::net::SocketAddr;
-use std::path::Path;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Client-facing address of the gateway.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Admin address (`/metrics`, `/healthz`, `/readyz`).
+    #[arg(long, default_value = "127.0.0.1:9100")]
+    pub admin_listen: String,
+    /// Address of the simulator (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub sim_listen: String,
+}
 
 /// The key the simulator (standing in for LiveAgent) accepts. Clients never see it: the
 /// gateway substitutes it for their demo keys.
+#[cfg(feature = "demo")]
 const SIM_KEY: &str = "sim-secret-key";
 
+#[cfg(feature = "demo")]
 fn demo_config(listen: &str, admin: &str, sim: SocketAddr) -> String {
     format!(
         r#"listen: "{listen}"
@@ -63,14 +78,26 @@ pub fn curl_lines(gw: &str, admin: &str) -> Vec<(&'static str, String, String)> 
     ]
 }
 
-pub fn run(args: DemoArgs) -> Result<(), String> {
-    let sim_addr: SocketAddr = args.sim_listen.parse().map_err(|_| format!("--sim-listen {:?} is not an address", args.sim_listen))?;
+/// Why the demo could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("--sim-listen {0:?} is not an address")]
+    SimAddress(String),
+    #[error("simulator: {0}")]
+    Simulator(std::io::Error),
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
+
+#[cfg(feature = "demo")]
+pub fn run(args: DemoArgs) -> Result<(), DemoError> {
+    let sim_addr: SocketAddr = args.sim_listen.parse().map_err(|_| DemoError::SimAddress(args.sim_listen.clone()))?;
     let (tx, rx) = std::sync::mpsc::channel();
     // The simulator gets its own runtime: pingora owns the main thread and its own runtimes.
     std::thread::spawn(move || {
         let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
             Ok(rt) => rt,
-            Err(e) => return drop(tx.send(Err(e.to_string()))),
+            Err(e) => return drop(tx.send(Err(e))),
         };
         rt.block_on(async move {
             match liveagent_sim::start(sim_addr, liveagent_sim::SimOptions { apikey: SIM_KEY.into() }).await {
@@ -78,13 +105,14 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
                     let _ = tx.send(Ok(sim.addr()));
                     std::future::pending::<()>().await;
                 }
-                Err(e) => drop(tx.send(Err(e.to_string()))),
+                Err(e) => drop(tx.send(Err(e))),
             }
         });
     });
-    let sim = rx.recv().map_err(|e| e.to_string())??;
+    let started = rx.recv().map_err(|_| std::io::Error::other("the simulator's thread ended"));
+    let sim = started.and_then(|r| r).map_err(DemoError::Simulator)?;
     let text = demo_config(&args.listen, &args.admin_listen, sim);
-    let loaded = config::from_yaml(&text, Path::new(".")).map_err(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
+    let loaded = crate::config::from_yaml(&text, std::path::Path::new(".")).map_err(StartError::Config)?;
     crate::proxy::server::init_logging(&loaded.config.log.level, loaded.config.log.json);
     println!("liveagent-gateway demo");
     println!("  LiveAgent simulator: http://{sim} (its key stays inside the gateway)");
@@ -98,5 +126,5 @@ pub fn run(args: DemoArgs) -> Result<(), String> {
     }
     println!();
     println!("# ready");
-    crate::proxy::run(loaded.config, crate::proxy::ServerOptions::default())
+    Ok(crate::proxy::run(loaded.config, crate::proxy::ServerOptions::default())?)
 }

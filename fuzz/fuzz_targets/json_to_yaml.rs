@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use liveagent_gateway::format::Format;
+use liveagent_gateway::request::format::Format;
 use liveagent_gateway::transcode;
 use serde_json::Value;
 

@@ -1,13 +1,16 @@
 //! Owns the gateway configuration: loading the YAML file (and keys file), validating it with
 //! every problem named by its field path, and the typed runtime `Config` the rest uses.
 
+mod check;
 mod env;
 pub mod file;
+mod keys;
 mod validate;
 
 pub use env::{apply_env, ENV_OVERRIDES};
 
-pub use validate::{parse_duration, validate};
+pub use check::parse_duration;
+pub use validate::validate;
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -53,8 +56,28 @@ pub struct Config {
     pub max_request_bytes: usize,
     pub threads: usize,
     pub log: Log,
-    pub auth_guard: Option<crate::quota::guard::GuardSettings>,
+    pub auth_guard: Option<GuardSettings>,
     pub shutdown: Shutdown,
+}
+
+/// The brute-force guard's settings (`auth_guard`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuardSettings {
+    /// Failures forgiven per minute.
+    pub per_minute: u32,
+    /// Failures allowed at once before the address is refused.
+    pub burst: u32,
+    pub max_clients: usize,
+    pub client_ip: ClientIp,
+}
+
+/// Where the client's address comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientIp {
+    /// The TCP peer.
+    Peer,
+    /// The right-most `X-Forwarded-For` entry (the one the load balancer in front added).
+    ForwardedFor,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,7 +192,7 @@ pub fn from_yaml(text: &str, base: &Path) -> Result<Loaded, Vec<Problem>> {
 
 /// As `from_yaml`, with the environment overrides read through `env`.
 pub fn from_yaml_with_env(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Vec<Problem>> {
-    let mut file: file::FileConfig = serde_yaml::from_str(text).map_err(|e| vec![yaml_problem(&e)])?;
+    let mut file: file::FileConfig = serde_norway::from_str(text).map_err(|e| vec![yaml_problem(&e)])?;
     apply_env(&mut file, env)?;
     file.upstream.ca_file = file.upstream.ca_file.map(|p| base.join(p));
     let keys_file = file.keys_file.as_ref().map(|p| base.join(p));
@@ -184,15 +207,16 @@ pub fn from_yaml_with_env(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<
 pub fn load_keys_file(path: &Path) -> Result<Vec<file::KeyFile>, Vec<Problem>> {
     let text =
         std::fs::read_to_string(path).map_err(|e| vec![Problem::new("keys_file", format!("cannot read {}: {e}", path.display()))])?;
-    let parsed: file::KeysFile = serde_yaml::from_str(&text).map_err(|e| {
+    let parsed: file::KeysFile = serde_norway::from_str(&text).map_err(|e| {
         let p = yaml_problem(&e);
         vec![Problem::new(format!("keys_file({}).{}", path.display(), p.path), p.message)]
     })?;
     Ok(parsed.keys)
 }
 
-/// serde_yaml puts the field path in front of its message (`keys[0]: unknown field …`).
-fn yaml_problem(e: &serde_yaml::Error) -> Problem {
+/// serde_norway (a fork of serde_yaml) puts the field path in front of its message
+/// (`keys[0]: unknown field …`).
+fn yaml_problem(e: &serde_norway::Error) -> Problem {
     let text = e.to_string();
     match text.split_once(": ") {
         Some((path, msg)) if !path.contains(' ') => Problem::new(path, msg),

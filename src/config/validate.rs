@@ -1,63 +1,12 @@
 //! Owns turning the file model into the runtime `Config`, collecting every problem with the
 //! path of the field it is about instead of stopping at the first.
 
+use super::check::Check;
 use super::file::{FileConfig, KeyFile, LimitsFile};
-use super::{Allow, Config, KeySpec, Limits, Loaded, Log, OnRedisError, Problem, Redis, Shutdown, Upstream};
-use crate::quota::guard::{ClientIp, GuardSettings};
-use crate::routes::CATALOG;
-use sha2::{Digest, Sha256};
-use std::collections::HashSet;
-use std::net::SocketAddr;
+use super::keys::{validate_keys, Seen};
+use super::{ClientIp, Config, GuardSettings, Limits, Loaded, Log, OnRedisError, Problem, Redis, Shutdown, Upstream};
 use std::num::NonZeroU32;
 use std::path::PathBuf;
-use std::time::Duration;
-
-/// Collects problems while fields are converted one by one.
-#[derive(Default)]
-struct Check {
-    problems: Vec<Problem>,
-    warnings: Vec<Problem>,
-}
-
-impl Check {
-    fn fail(&mut self, path: impl Into<String>, msg: impl Into<String>) {
-        self.problems.push(Problem::new(path, msg));
-    }
-    fn warn(&mut self, path: impl Into<String>, msg: impl Into<String>) {
-        self.warnings.push(Problem::new(path, msg));
-    }
-    fn addr(&mut self, path: &str, value: &str) -> Option<SocketAddr> {
-        value.parse().map_err(|_| self.fail(path, format!("{value:?} is not an address like 127.0.0.1:8080"))).ok()
-    }
-    fn duration(&mut self, path: &str, value: &str) -> Option<Duration> {
-        parse_duration(value).map_err(|m| self.fail(path, m)).ok()
-    }
-    fn nonzero(&mut self, path: &str, value: u32) -> Option<NonZeroU32> {
-        NonZeroU32::new(value).or_else(|| {
-            self.fail(path, "must be at least 1");
-            None
-        })
-    }
-}
-
-/// Parses `"500ms"`, `"2s"`, `"1m"` or `"1h"`; zero is refused.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("{text:?} is not a duration like \"500ms\" or \"2s\""))?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        "h" => Duration::from_secs(n.saturating_mul(3600)),
-        _ => return Err(format!("{text:?} has no unit: use ms, s, m or h")),
-    };
-    if d.is_zero() {
-        return Err("must be longer than zero".into());
-    }
-    Ok(d)
-}
 
 /// Validates the whole file plus the entries of its keys file.
 pub fn validate(file: FileConfig, keys_file: Option<PathBuf>, extra_keys: Vec<KeyFile>) -> Result<Loaded, Vec<Problem>> {
@@ -222,119 +171,17 @@ fn guard(c: &mut Check, g: &super::file::AuthGuardFile) -> Option<GuardSettings>
     Some(GuardSettings { per_minute: per_minute?.get(), burst: burst?.get(), max_clients: g.max_clients.max(1), client_ip: client_ip? })
 }
 
-#[derive(Default)]
-struct Seen {
-    ids: HashSet<String>,
-    digests: HashSet<[u8; 32]>,
-}
-
-fn validate_keys(c: &mut Check, entries: &[KeyFile], defaults: Limits, prefix: &str, seen: &mut Seen) -> Vec<KeySpec> {
-    entries.iter().enumerate().filter_map(|(i, k)| validate_key(c, k, defaults, &format!("{prefix}[{i}]"), seen)).collect()
-}
-
-fn validate_key(c: &mut Check, k: &KeyFile, defaults: Limits, at: &str, seen: &mut Seen) -> Option<KeySpec> {
-    let id_ok = !k.id.is_empty() && k.id.len() <= 64 && k.id.chars().all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_' | '.'));
-    if !id_ok {
-        c.fail(format!("{at}.id"), "must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
-    } else if !seen.ids.insert(k.id.clone()) {
-        c.fail(format!("{at}.id"), format!("{:?} is used by another key", k.id));
-    }
-    let digest = match (&k.key_sha256, &k.key) {
-        (Some(_), Some(_)) => {
-            c.fail(at, "has both key and key_sha256: give one");
-            None
-        }
-        (None, None) => {
-            c.fail(at, "needs key_sha256 (or key, for development)");
-            None
-        }
-        (Some(hex_digest), None) => parse_digest(hex_digest).map_err(|m| c.fail(format!("{at}.key_sha256"), m)).ok(),
-        (None, Some(plain)) if plain.is_empty() => {
-            c.fail(format!("{at}.key"), "must not be empty");
-            None
-        }
-        (None, Some(plain)) => {
-            c.warn(format!("{at}.key"), "plain-text key: use key_sha256 outside development (hash-key prints it)");
-            Some(Sha256::digest(plain.as_bytes()).into())
-        }
-    };
-    if let Some(d) = digest {
-        if !seen.digests.insert(d) {
-            c.fail(at, "has the same key as another entry");
-        }
-    }
-    let limits = key_limits(c, k, defaults, at);
-    let allow = allow(c, k, at);
-    if k.upstream_apikey.as_deref() == Some("") {
-        c.fail(format!("{at}.upstream_apikey"), "must not be empty (use null)");
-    }
-    Some(KeySpec {
-        id: k.id.clone(),
-        digest: digest?,
-        limits: limits?,
-        upstream_apikey: k.upstream_apikey.clone(),
-        enabled: k.enabled,
-        allow,
-    })
-    .filter(|_| id_ok)
-}
-
-fn parse_digest(text: &str) -> Result<[u8; 32], String> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(text.trim(), &mut out).map_err(|_| "must be 64 hexadecimal characters (a SHA-256 digest)".to_string())?;
-    Ok(out)
-}
-
-fn key_limits(c: &mut Check, k: &KeyFile, d: Limits, at: &str) -> Option<Limits> {
-    let Some(l) = &k.limits else { return Some(d) };
-    let per_second = l.per_second.map_or(Some(d.per_second), |v| c.nonzero(&format!("{at}.limits.per_second"), v));
-    let burst = l.burst.map_or(Some(d.burst), |v| c.nonzero(&format!("{at}.limits.burst"), v));
-    if l.per_day == Some(0) {
-        c.fail(format!("{at}.limits.per_day"), "must be at least 1");
-    }
-    Some(Limits { per_second: per_second?, burst: burst?, per_day: l.per_day.or(d.per_day) })
-}
-
-const METHODS: &[&str] = &["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
-
-fn allow(c: &mut Check, k: &KeyFile, at: &str) -> Allow {
-    let Some(a) = &k.allow else { return Allow::default() };
-    for (i, m) in a.methods.iter().flatten().enumerate() {
-        if !METHODS.contains(&m.as_str()) {
-            c.fail(format!("{at}.allow.methods[{i}]"), format!("{m:?} is not one of {}", METHODS.join(", ")));
-        }
-    }
-    for (i, e) in a.endpoints.iter().flatten().enumerate() {
-        let known = e.ends_with('*') || e == crate::routes::UNMATCHED || CATALOG.iter().any(|r| r.template == e);
-        if !known {
-            c.fail(format!("{at}.allow.endpoints[{i}]"), format!("{e:?} is not a route template of the catalog (or a prefix ending in *)"));
-        }
-    }
-    Allow { methods: a.methods.clone(), endpoints: a.endpoints.clone() }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::config::from_yaml;
+    use crate::config::{from_yaml, Allow};
     use std::path::Path;
+    use std::time::Duration;
 
     fn problems(yaml: &str) -> Vec<String> {
         match from_yaml(yaml, Path::new(".")) {
             Ok(_) => vec![],
             Err(p) => p.iter().map(|p| p.to_string()).collect(),
         }
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
-        assert!(parse_duration("2").is_err());
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("-1s").is_err());
-        assert!(parse_duration("1.5s").is_err());
     }
 
     #[test]

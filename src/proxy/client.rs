@@ -1,30 +1,31 @@
 //! Owns the HTTP/1.1 client that calls LiveAgent: its connection pool, writing a request,
-//! reading a response head and framing its body. Connections are made by `wire`.
+//! reading a response head and its body, over any async stream. New connections come from a
+//! [`Dial`]: `wire`'s TCP and TLS in the gateway, in-memory streams in tests.
 //!
 //! Not pingora's `Connector`: per request it builds two header maps, checks every reused
 //! socket with a `getpeername` call, and spawns a task to watch each connection it pools. At
 //! the gateway's request sizes that was the largest share of its own CPU (BENCHMARKS.md).
 
 use super::deadline::Deadline;
-use super::wire::{self, Wire};
-use crate::framing::{Body, Framing};
-use crate::http1::Fields;
-use crate::shape::UpstreamFault;
+use crate::forward::UpstreamError;
+use crate::http1::{Body, Fields, Framing, ResponseHead};
 use bytes::{Buf, Bytes, BytesMut};
-use pingora::connectors::{ConnectorOptions, TransportConnector};
-use pingora::upstreams::peer::HttpPeer;
 use std::collections::VecDeque;
-use std::mem::MaybeUninit;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-/// Most header fields accepted in one response head.
-const MAX_HEADERS: usize = 128;
-/// Largest response head accepted.
-const MAX_HEAD: usize = 64 * 1024;
+/// Makes new connections to LiveAgent.
+pub trait Dial: Send + Sync {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send;
+    /// Where to connect.
+    type Peer: Sync;
+    fn dial(&self, peer: &Self::Peer) -> impl Future<Output = Result<Self::Stream, UpstreamError>> + Send;
+}
+
 /// Informational (1xx) answers skipped before the real one.
 const MAX_INFORMATIONAL: usize = 4;
 /// Room made for each read of a response head.
@@ -38,19 +39,19 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// a pooled connection turned out closed before any byte of an answer came back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Failure {
-    fault: UpstreamFault,
+    fault: UpstreamError,
     retry: bool,
 }
 
 impl Failure {
-    fn new(fault: UpstreamFault) -> Self {
+    fn new(fault: UpstreamError) -> Self {
         Failure { fault, retry: false }
     }
 }
 
 /// A connection to LiveAgent with its read buffer and its timer, in the pool or in use.
-struct Link {
-    stream: Wire,
+struct Link<S> {
+    stream: S,
     deadline: Deadline,
     /// Bytes read past what has been handed out; empty in the pool.
     buf: BytesMut,
@@ -60,30 +61,30 @@ struct Link {
 }
 
 /// Keep-alive connections to LiveAgent, most recently used first out.
-pub struct Pool {
-    transport: TransportConnector,
-    idle: Mutex<VecDeque<Link>>,
+pub struct Pool<D: Dial> {
+    dialer: D,
+    idle: Mutex<VecDeque<Link<D::Stream>>>,
     max_idle: usize,
 }
 
-impl Pool {
-    pub fn new(options: ConnectorOptions) -> Self {
-        let max_idle = options.keepalive_pool_size.max(1);
-        Pool { transport: TransportConnector::new(Some(options)), idle: Mutex::new(VecDeque::new()), max_idle }
+impl<D: Dial> Pool<D> {
+    /// A pool keeping at most `max_idle` idle connections.
+    pub fn new(dialer: D, max_idle: usize) -> Self {
+        Pool { dialer, idle: Mutex::new(VecDeque::new()), max_idle: max_idle.max(1) }
     }
 
     /// A pooled connection to `peer` that is still open, else a new one; true when pooled.
-    async fn connect(&self, peer: &HttpPeer, key: u64, pooled: bool, now: Instant) -> Result<(Link, bool), Failure> {
+    async fn connect(&self, peer: &D::Peer, key: u64, pooled: bool, now: Instant) -> Result<(Link<D::Stream>, bool), Failure> {
         while let Some(mut idle) = if pooled { self.take(key, now) } else { None } {
             if still_open(&mut idle.stream) {
                 return Ok((idle, true));
             }
         }
-        let stream = wire::connect(&self.transport, peer).await.map_err(Failure::new)?;
+        let stream = self.dialer.dial(peer).await.map_err(Failure::new)?;
         Ok((Link { stream, deadline: Deadline::default(), buf: BytesMut::with_capacity(HEAD_READ), peer: key, since: now }, false))
     }
 
-    fn take(&self, key: u64, now: Instant) -> Option<Link> {
+    fn take(&self, key: u64, now: Instant) -> Option<Link<D::Stream>> {
         let mut idle = self.idle.lock().ok()?;
         // Newest first: the one least likely to have been closed by the server meanwhile.
         // Older ones of the same peer stay; those of another peer (before a reload) go.
@@ -95,7 +96,7 @@ impl Pool {
         None
     }
 
-    fn put(&self, mut conn: Link, now: Instant) {
+    fn put(&self, mut conn: Link<D::Stream>, now: Instant) {
         let Ok(mut idle) = self.idle.lock() else { return };
         // The oldest are at the front: drop the expired and, when full, the oldest of all.
         while idle.front().is_some_and(|e| now.duration_since(e.since) >= IDLE_TIMEOUT) || idle.len() >= self.max_idle {
@@ -111,15 +112,15 @@ impl Pool {
     /// `key`: `peer`'s `reuse_hash`, worked out once per configuration.
     pub async fn exchange(
         &self,
-        peer: &HttpPeer,
+        peer: &D::Peer,
         key: u64,
         head: &[u8],
         body: &[u8],
         head_request: bool,
         timeout: Duration,
         now: Instant,
-    ) -> Result<Response, UpstreamFault> {
-        let mut fault = UpstreamFault::Connect;
+    ) -> Result<Response<D::Stream>, UpstreamError> {
+        let mut fault = UpstreamError::Connect;
         for attempt in 0..2 {
             // The retry goes to a new connection: the pool may hold more that the server closed.
             let (conn, pooled) = self.connect(peer, key, attempt == 0, now).await.map_err(|f| f.fault)?;
@@ -134,7 +135,7 @@ impl Pool {
 
     /// Returns the connection of a fully read response to the pool, when it can be reused;
     /// `now` is when its body ended.
-    pub fn release(&self, response: Response, now: Instant) {
+    pub fn release(&self, response: Response<D::Stream>, now: Instant) {
         if response.body.reusable() && response.keep_alive && response.conn.buf.is_empty() {
             let mut conn = response.conn;
             // A response read in one go left the buffer as it was made; one read into more
@@ -147,9 +148,15 @@ impl Pool {
     }
 }
 
-async fn attempt_once(mut conn: Link, head: &[u8], body: &[u8], head_request: bool, timeout: Duration) -> Result<Response, Failure> {
+async fn attempt_once<S: AsyncRead + AsyncWrite + Unpin>(
+    mut conn: Link<S>,
+    head: &[u8],
+    body: &[u8],
+    head_request: bool,
+    timeout: Duration,
+) -> Result<Response<S>, Failure> {
     let mut reads = 0;
-    let closed = Failure { fault: UpstreamFault::Connect, retry: true };
+    let closed = Failure { fault: UpstreamError::Connect, retry: true };
     let stream = &mut conn.stream;
     let write = async {
         stream.write_all(head).await?;
@@ -161,21 +168,21 @@ async fn attempt_once(mut conn: Link, head: &[u8], body: &[u8], head_request: bo
     match conn.deadline.limit(timeout, write).await {
         Ok(Ok(())) => {}
         Ok(Err(_)) => return Err(closed),
-        Err(_) => return Err(Failure::new(UpstreamFault::Timeout)),
+        Err(_) => return Err(Failure::new(UpstreamError::Timeout)),
     }
     for informational in 0..=MAX_INFORMATIONAL {
         let head = read_head(&mut conn, timeout, informational > 0, &mut reads).await?;
         match head.status {
             // The gateway never asks for a protocol switch, so none can be valid.
-            101 => return Err(Failure::new(UpstreamFault::InvalidResponse)),
+            101 => return Err(Failure::new(UpstreamError::InvalidResponse)),
             100..=199 => continue,
             _ => {}
         }
-        let framing = Framing::for_response(head.status, head_request, head.headers.iter())
-            .map_err(|_| Failure::new(UpstreamFault::InvalidResponse))?;
+        let framing = Framing::for_response(head.status, head_request, head.fields.iter())
+            .map_err(|_| Failure::new(UpstreamError::InvalidResponse))?;
         return Ok(Response {
             status: head.status,
-            headers: head.headers,
+            headers: head.fields,
             keep_alive: head.keep_alive,
             body: Body::new(framing),
             conn,
@@ -183,69 +190,56 @@ async fn attempt_once(mut conn: Link, head: &[u8], body: &[u8], head_request: bo
             reads,
         });
     }
-    Err(Failure::new(UpstreamFault::InvalidResponse))
-}
-
-struct Head {
-    status: u16,
-    headers: Fields,
-    keep_alive: bool,
+    Err(Failure::new(UpstreamError::InvalidResponse))
 }
 
 /// Reads until `buf` starts with a whole response head, and takes it off `buf`. `answered`:
 /// an informational head came before, so the server has seen the request.
 /// `reads` counts the reads made.
-async fn read_head(conn: &mut Link, timeout: Duration, answered: bool, reads: &mut u32) -> Result<Head, Failure> {
+async fn read_head<S: AsyncRead + Unpin>(
+    conn: &mut Link<S>,
+    timeout: Duration,
+    answered: bool,
+    reads: &mut u32,
+) -> Result<ResponseHead, Failure> {
     loop {
         let buf = &mut conn.buf;
         if !buf.is_empty() {
-            let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-            let mut parsed = httparse::Response::new(&mut []);
-            match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut parsed, buf, &mut fields) {
-                Ok(httparse::Status::Complete(len)) => {
-                    let head = head_of(&parsed, &buf[..len])?;
+            match ResponseHead::parse(buf) {
+                Ok(Some((head, len))) => {
                     buf.advance(len);
                     return Ok(head);
                 }
-                Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {}
-                _ => return Err(Failure::new(UpstreamFault::InvalidResponse)),
+                Ok(None) => {}
+                Err(_) => return Err(Failure::new(UpstreamError::InvalidResponse)),
             }
         }
         let got_nothing = !answered && buf.is_empty();
         match read_more(conn, HEAD_READ, timeout, reads).await {
-            Ok(0) if got_nothing => return Err(Failure { fault: UpstreamFault::Connect, retry: true }),
-            Ok(0) => return Err(Failure::new(UpstreamFault::InvalidResponse)),
+            Ok(0) if got_nothing => return Err(Failure { fault: UpstreamError::Connect, retry: true }),
+            Ok(0) => return Err(Failure::new(UpstreamError::InvalidResponse)),
             Ok(_) => {}
-            Err(f) if got_nothing && f.fault == UpstreamFault::Connect => return Err(Failure { retry: true, ..f }),
+            Err(f) if got_nothing && f.fault == UpstreamError::Connect => return Err(Failure { retry: true, ..f }),
             Err(f) => return Err(f),
         }
     }
 }
 
-/// The parsed head, with its fields kept as `raw` (the head's bytes) and spans into it.
-fn head_of(parsed: &httparse::Response<'_, '_>, raw: &[u8]) -> Result<Head, Failure> {
-    let status = parsed.code.ok_or(Failure::new(UpstreamFault::InvalidResponse))?;
-    let mut headers = Fields::default();
-    headers.fill(raw, parsed.headers);
-    let keep_alive = parsed.version == Some(1) && !headers.lists("connection", b"close");
-    Ok(Head { status, headers, keep_alive })
-}
-
 /// Reads what is available into the connection's buffer (room for `want` bytes at least),
 /// waiting at most `timeout`; 0 at end of stream. `reads` counts the reads made.
-async fn read_more(conn: &mut Link, want: usize, timeout: Duration, reads: &mut u32) -> Result<usize, Failure> {
+async fn read_more<S: AsyncRead + Unpin>(conn: &mut Link<S>, want: usize, timeout: Duration, reads: &mut u32) -> Result<usize, Failure> {
     *reads += 1;
     conn.buf.reserve(want);
     match conn.deadline.limit(timeout, conn.stream.read_buf(&mut conn.buf)).await {
         Ok(Ok(n)) => Ok(n),
-        Ok(Err(_)) => Err(Failure::new(UpstreamFault::Connect)),
-        Err(_) => Err(Failure::new(UpstreamFault::Timeout)),
+        Ok(Err(_)) => Err(Failure::new(UpstreamError::Connect)),
+        Err(_) => Err(Failure::new(UpstreamError::Timeout)),
     }
 }
 
 /// Whether a pooled connection can take a request: nothing must be readable on it. Readable
 /// means the server closed it or sent bytes nobody asked for; either way it is not reused.
-fn still_open(stream: &mut Wire) -> bool {
+fn still_open<S: AsyncRead + Unpin>(stream: &mut S) -> bool {
     let mut byte = [0u8; 1];
     let mut probe = ReadBuf::new(&mut byte);
     let mut cx = Context::from_waker(Waker::noop());
@@ -253,18 +247,18 @@ fn still_open(stream: &mut Wire) -> bool {
 }
 
 /// A response whose head has been read; its body is read with [`Response::chunk`].
-pub struct Response {
+pub struct Response<S> {
     pub status: u16,
     pub headers: Fields,
     keep_alive: bool,
     body: Body,
-    conn: Link,
+    conn: Link<S>,
     timeout: Duration,
     /// Reads made for this response, head and body.
     reads: u32,
 }
 
-impl Response {
+impl<S: AsyncRead + Unpin> Response<S> {
     /// The body's length when LiveAgent framed it by length (0 when it has none).
     pub fn length(&self) -> Option<u64> {
         self.body.length_left()
@@ -274,17 +268,22 @@ impl Response {
         self.headers.get(name)
     }
 
+    /// Whether the whole body has been read (an answer with none has).
+    pub fn ended(&self) -> bool {
+        self.body.done()
+    }
+
     /// The next piece of the body, or `None` after its end.
-    pub async fn chunk(&mut self) -> Result<Option<Bytes>, UpstreamFault> {
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, UpstreamError> {
         loop {
             match self.body.next(&mut self.conn.buf) {
                 Ok(Some(piece)) => return Ok(Some(piece)),
                 Ok(None) if self.body.done() => return Ok(None),
                 Ok(None) => {}
-                Err(_) => return Err(UpstreamFault::InvalidResponse),
+                Err(_) => return Err(UpstreamError::InvalidResponse),
             }
             match read_more(&mut self.conn, BODY_READ, self.timeout, &mut self.reads).await {
-                Ok(0) => return self.body.at_eof().map(|()| None).map_err(|_| UpstreamFault::Connect),
+                Ok(0) => return self.body.at_eof().map(|()| None).map_err(|_| UpstreamError::Connect),
                 Ok(_) => {}
                 Err(f) => return Err(f.fault),
             }
@@ -293,13 +292,13 @@ impl Response {
 
     /// The whole body, up to `max` bytes. A body of known length is read into one buffer
     /// of its size, so it is never copied.
-    pub async fn read_all(&mut self, max: usize) -> Result<Bytes, UpstreamFault> {
+    pub async fn read_all(&mut self, max: usize) -> Result<Bytes, UpstreamError> {
         if let Some(left) = self.body.length_left() {
-            let left = usize::try_from(left).ok().filter(|&n| n <= max).ok_or(UpstreamFault::TooLarge)?;
+            let left = usize::try_from(left).ok().filter(|&n| n <= max).ok_or(UpstreamError::TooLarge)?;
             while self.conn.buf.len() < left {
                 let want = left - self.conn.buf.len();
                 if read_more(&mut self.conn, want, self.timeout, &mut self.reads).await.map_err(|f| f.fault)? == 0 {
-                    return Err(UpstreamFault::Connect);
+                    return Err(UpstreamError::Connect);
                 }
             }
         }
@@ -307,7 +306,7 @@ impl Response {
         while let Some(piece) = self.chunk().await? {
             total += piece.len();
             if total > max {
-                return Err(UpstreamFault::TooLarge);
+                return Err(UpstreamError::TooLarge);
             }
             pieces.push(piece);
         }
@@ -318,3 +317,7 @@ impl Response {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

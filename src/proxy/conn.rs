@@ -1,28 +1,28 @@
 //! Owns one client connection on the wire: reading its request heads and bodies, writing the
-//! answers (a small answer and its head in one system call), keep-alive and timeouts, over
-//! pingora's stream. What the bytes mean is `http1`'s.
+//! answers' bytes (a small answer and its head in one system call), keep-alive and timeouts,
+//! over any async stream (pingora's, or an in-memory one in tests). What the bytes mean is
+//! `http1`'s; which bytes an answer has is `respond`'s.
 //!
 //! Not pingora's HTTP session: per request it builds header maps for the request and the
 //! answer, re-reads the clock for its timers and copies through its own buffers; that was
 //! most of the gateway's own CPU on a small request (BENCHMARKS.md).
 
 use super::deadline::Deadline;
-use crate::framing::{Body, Framing};
-use crate::http1::{self, RequestHead};
+use crate::http1::{self, Body, Framing, RequestHead};
 use bytes::{Buf, BytesMut};
 use pingora::protocols::http::date::get_cached_date;
-use pingora::protocols::Stream;
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
 
 /// Room made for each read from the client.
 const READ_SIZE: usize = 4096;
 /// How long a client may take to send the rest of a request, or to take an answer's bytes.
-const IO_TIMEOUT: Duration = Duration::from_secs(60);
+pub const IO_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a fresh connection may take to send its first request, and a keep-alive
 /// connection may sit idle between requests.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A body piece up to this size is copied behind what is pending (the head, say), for one
 /// write; a larger one is written from where it is.
 const COALESCE: usize = 16 * 1024;
@@ -58,8 +58,8 @@ pub enum Reply {
     Unsized,
 }
 
-pub struct Conn {
-    stream: Stream,
+pub struct Conn<S> {
+    stream: S,
     /// Every time limit of this connection's reads and writes.
     deadline: Deadline,
     buf: BytesMut,
@@ -75,9 +75,9 @@ pub struct Conn {
     client_ip_text: Option<String>,
 }
 
-impl Conn {
-    pub fn new(stream: Stream) -> Self {
-        let client_ip = stream.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    /// A connection from `client_ip` (the TCP peer; `None` for a Unix socket).
+    pub fn new(stream: S, client_ip: Option<IpAddr>) -> Self {
         Conn {
             stream,
             deadline: Deadline::default(),
@@ -105,7 +105,7 @@ impl Conn {
     /// Waits for the next request to start, up to the idle limit counted from `idle_since`,
     /// then for the rest of its head.
     pub async fn next_request(&mut self, idle_since: Instant) -> Next {
-        let idle_due = tokio::time::Instant::from_std(idle_since) + IDLE_TIMEOUT;
+        let idle_due = idle_since + IDLE_TIMEOUT;
         self.written = false;
         loop {
             if !self.buf.is_empty() {
@@ -146,7 +146,7 @@ impl Conn {
     }
 
     /// Reads more of a request: until `idle_due` while none has started, else for `IO_TIMEOUT`.
-    async fn read(&mut self, idle_due: Option<tokio::time::Instant>) -> Result<usize, Fault> {
+    async fn read(&mut self, idle_due: Option<Instant>) -> Result<usize, Fault> {
         self.buf.reserve(READ_SIZE);
         let read = self.stream.read_buf(&mut self.buf);
         let result = match idle_due {
@@ -267,19 +267,6 @@ impl Conn {
         Ok(())
     }
 
-    /// A whole answer with a body of known length.
-    pub async fn respond(&mut self, status: u16, content_type: &str, headers: &[(&'static str, String)], body: &[u8]) -> Result<(), Fault> {
-        self.start(status);
-        self.header(b"Content-Type", content_type.as_bytes());
-        self.header(b"Content-Length", itoa::Buffer::new().format(body.len()).as_bytes());
-        for (name, value) in headers {
-            self.header(name.as_bytes(), value.as_bytes());
-        }
-        self.end_head(Reply::Sized);
-        self.send(body).await?;
-        self.end().await
-    }
-
     async fn write_out(&mut self) -> Result<(), Fault> {
         if self.out.is_empty() {
             return Ok(());
@@ -299,7 +286,7 @@ impl Conn {
     }
 }
 
-async fn write_all(deadline: &mut Deadline, stream: &mut Stream, bytes: &[u8]) -> Result<(), Fault> {
+async fn write_all<S: AsyncWrite + Unpin>(deadline: &mut Deadline, stream: &mut S, bytes: &[u8]) -> Result<(), Fault> {
     match deadline
         .limit(IO_TIMEOUT, async {
             stream.write_all(bytes).await?;

@@ -1,7 +1,7 @@
 //! Owns live reloads: the configuration file and its keys file are polled for changes; a
 //! file that fails to load leaves the running configuration in force.
 
-use super::state::{runtime, Shared};
+use super::state::{runtime, Shared, StartError};
 use crate::config;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
@@ -49,7 +49,7 @@ impl Reloader {
 
     fn reload(&self) {
         let metrics = &self.shared.metrics;
-        let loaded = config::load(&self.config_path).map_err(|p| p.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
+        let loaded = config::load(&self.config_path).map_err(StartError::Config);
         let old = self.shared.runtime.load_full();
         match loaded.and_then(|l| runtime(l.config, Some(&old))) {
             Ok(rt) => {

@@ -2,9 +2,9 @@
 //! reloader, and logging set-up.
 
 use super::admin::Admin;
-use super::gateway::Gateway;
 use super::reload::Reloader;
-use super::state;
+use super::serve::Gateway;
+use super::state::{self, StartError};
 use crate::config::Config;
 use pingora::listeners::ListenerConfig;
 use pingora::protocols::l4::stream::L4BufferSettings;
@@ -39,7 +39,7 @@ pub fn init_logging(level: &str, json: bool) {
 }
 
 /// Runs the gateway until it is told to stop. Only returns on a start-up error.
-pub fn run(config: Config, opts: ServerOptions) -> Result<(), String> {
+pub fn run(config: Config, opts: ServerOptions) -> Result<(), StartError> {
     let listen = config.listen.to_string();
     let admin_listen = config.admin_listen.to_string();
     let threads = config.threads;

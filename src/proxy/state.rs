@@ -2,13 +2,13 @@
 //! metrics and the pool of upstream connections.
 
 use super::client::Pool;
-use crate::auth::KeyStore;
-use crate::config::Config;
-use crate::config::OnRedisError;
+use super::wire::Dialer;
+use crate::admit::auth::KeyStore;
+use crate::admit::guard::{system_monotonic, AuthGuard};
+use crate::admit::quota::redis::{QuotaStoreError, RedisQuota};
+use crate::admit::quota::Quotas;
+use crate::config::{Config, OnRedisError, Problem};
 use crate::metrics::Metrics;
-use crate::quota::guard::{system_monotonic, AuthGuard};
-use crate::quota::redis::{QuotaStoreError, RedisQuota};
-use crate::quota::Quotas;
 use arc_swap::ArcSwap;
 use pingora::connectors::ConnectorOptions;
 use pingora::upstreams::peer::{HttpPeer, Peer};
@@ -16,6 +16,25 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Why the gateway could not start, or a reload could not take effect.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{}", problems_text(.0))]
+    Config(Vec<Problem>),
+    #[error("upstream.url: cannot resolve {host}: {source}")]
+    Resolve { host: String, source: std::io::Error },
+    #[error("upstream.url: {host} has no address")]
+    NoAddress { host: String },
+    #[error("redis.url: {0}")]
+    Redis(#[from] QuotaStoreError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+fn problems_text(problems: &[Problem]) -> String {
+    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+}
 
 /// What a reload replaces as a whole.
 pub struct Runtime {
@@ -36,7 +55,7 @@ pub struct Shared {
     pub quotas: Quotas,
     pub metrics: Metrics,
     pub registry: prometheus::Registry,
-    pub upstream: Pool,
+    pub upstream: Pool<Dialer>,
     /// Seconds from `epoch` to the last upstream answer (any status), plus one; 0 before the
     /// first. For `/readyz`. Counted from an `Instant` the request path has already read.
     upstream_seen: AtomicU64,
@@ -77,19 +96,20 @@ fn now_secs() -> u64 {
 }
 
 /// Resolves the upstream host once; a name that does not resolve is a configuration error.
-pub fn resolve(config: &Config) -> Result<SocketAddr, String> {
+pub fn resolve(config: &Config) -> Result<SocketAddr, StartError> {
     use std::net::ToSocketAddrs;
+    let host = || config.upstream.host.clone();
     (config.upstream.host.as_str(), config.upstream.port)
         .to_socket_addrs()
-        .map_err(|e| format!("upstream.url: cannot resolve {}: {e}", config.upstream.host))?
+        .map_err(|source| StartError::Resolve { host: host(), source })?
         // IPv4 first: `localhost` often lists ::1 first while servers listen on 127.0.0.1.
         .min_by_key(SocketAddr::is_ipv6)
-        .ok_or_else(|| format!("upstream.url: {} has no address", config.upstream.host))
+        .ok_or_else(|| StartError::NoAddress { host: host() })
 }
 
 /// Builds the runtime for `config`, reusing the Redis store of `previous` when its settings
 /// did not change (so a reload keeps the connection).
-pub fn runtime(config: Config, previous: Option<&Runtime>) -> Result<Runtime, String> {
+pub fn runtime(config: Config, previous: Option<&Runtime>) -> Result<Runtime, StartError> {
     let kept = previous.and_then(|p| p.redis.as_ref().filter(|_| p.config.redis == config.redis)).map(|(s, _)| s.clone());
     let redis = match (&config.redis, kept) {
         (Some(r), Some(store)) => Some((store, r.on_error)),
@@ -107,10 +127,13 @@ pub fn runtime(config: Config, previous: Option<&Runtime>) -> Result<Runtime, St
     Ok(Runtime { config, store, upstream_addr, peer, peer_key, redis })
 }
 
-pub fn shared(config: Config) -> Result<Arc<Shared>, String> {
+/// Idle keep-alive connections to LiveAgent kept at most.
+const MAX_IDLE: usize = 128;
+
+pub fn shared(config: Config) -> Result<Arc<Shared>, StartError> {
     let registry = prometheus::Registry::new();
-    let metrics = Metrics::new(&registry).map_err(|e| format!("metrics: {e}"))?;
-    let mut options = ConnectorOptions::new(128);
+    let metrics = Metrics::new(&registry)?;
+    let mut options = ConnectorOptions::new(MAX_IDLE);
     // The CA file is read once here: changing it takes a restart or upgrade.
     options.ca_file = config.upstream.ca_file.as_ref().map(|p| p.display().to_string());
     let guard = config.auth_guard.map(|g| AuthGuard::new(g, system_monotonic()));
@@ -121,7 +144,7 @@ pub fn shared(config: Config) -> Result<Arc<Shared>, String> {
         quotas: Quotas::new(),
         metrics,
         registry,
-        upstream: Pool::new(options),
+        upstream: Pool::new(Dialer::new(options), MAX_IDLE),
         upstream_seen: AtomicU64::new(0),
         epoch: Instant::now(),
         guard,

@@ -1,11 +1,12 @@
-//! Owns a connection to LiveAgent as bytes: a plain tokio TCP socket for an http upstream,
-//! pingora's stream (its TLS) for an https one.
+//! Owns making connections to LiveAgent ([`Dialer`]) and a connection as bytes ([`Wire`]): a
+//! plain tokio TCP socket for an http upstream, pingora's stream (its TLS) for an https one.
 //!
 //! Not pingora's stream for plain TCP: it reads the clock twice for every read or write that
 //! has to wait, to account the time, and nothing here reads that account.
 
-use crate::shape::UpstreamFault;
-use pingora::connectors::TransportConnector;
+use super::client::Dial;
+use crate::forward::UpstreamError;
+use pingora::connectors::{ConnectorOptions, TransportConnector};
 use pingora::protocols::Stream;
 use pingora::upstreams::peer::{HttpPeer, Peer};
 use std::io;
@@ -23,29 +24,47 @@ pub enum Wire {
 /// Without a configured limit, how long a TCP connect may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Makes connections with pingora's connector (TCP and TLS set-up, its CA roots).
+pub struct Dialer(TransportConnector);
+
+impl Dialer {
+    pub fn new(options: ConnectorOptions) -> Self {
+        Dialer(TransportConnector::new(Some(options)))
+    }
+}
+
+impl Dial for Dialer {
+    type Stream = Wire;
+    type Peer = HttpPeer;
+
+    fn dial(&self, peer: &HttpPeer) -> impl std::future::Future<Output = Result<Wire, UpstreamError>> + Send {
+        connect(&self.0, peer)
+    }
+}
+
 /// A new connection to `peer`.
-pub async fn connect(transport: &TransportConnector, peer: &HttpPeer) -> Result<Wire, UpstreamFault> {
+async fn connect(transport: &TransportConnector, peer: &HttpPeer) -> Result<Wire, UpstreamError> {
     if peer.tls() {
         // Boxed: connecting through TLS takes about 8 KB of state, and without a box every
         // request would carry room for it though most take a pooled connection.
         return Box::pin(transport.new_stream(peer)).await.map(Wire::Tls).map_err(|e| classify(&e));
     }
-    let addr = peer.address().as_inet().ok_or(UpstreamFault::Connect)?;
+    let addr = peer.address().as_inet().ok_or(UpstreamError::Connect)?;
     let limit = peer.connection_timeout().unwrap_or(CONNECT_TIMEOUT);
     let tcp = match tokio::time::timeout(limit, TcpStream::connect(addr)).await {
         Ok(Ok(tcp)) => tcp,
-        _ => return Err(UpstreamFault::Connect),
+        _ => return Err(UpstreamError::Connect),
     };
     // Requests are written whole: nothing is gained by holding a small one back.
-    tcp.set_nodelay(true).map_err(|_| UpstreamFault::Connect)?;
+    tcp.set_nodelay(true).map_err(|_| UpstreamError::Connect)?;
     Ok(Wire::Tcp(tcp))
 }
 
-fn classify(e: &pingora::Error) -> UpstreamFault {
+fn classify(e: &pingora::Error) -> UpstreamError {
     use pingora::ErrorType;
     match e.etype() {
-        ErrorType::ReadTimedout | ErrorType::WriteTimedout => UpstreamFault::Timeout,
-        _ => UpstreamFault::Connect,
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout => UpstreamError::Timeout,
+        _ => UpstreamError::Connect,
     }
 }
 

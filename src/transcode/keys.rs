@@ -11,7 +11,7 @@
 //! first stretch that differs the object leaves its prediction, and the keys it matched so far
 //! join the duplicate check as if they had been read one by one.
 
-use super::lex::{Bail, Lexed};
+use super::bail::{Bail, Lexed};
 
 /// serde_json keeps the last value of a repeated key at the first key's place; an object with
 /// more keys than this goes through serde_json rather than through a long duplicate check.

@@ -6,16 +6,11 @@
 //! serde_json's limit, a number serde_json would refuse) makes it give up with [`Bail`]; the
 //! caller then goes through serde_json, which reports the error or settles the case.
 
+use super::bail::{Bail, Lexed};
 use super::keys::{self, Key, Keys};
 use super::piece::BLOCK;
 use super::scan::{self, ends_string};
 use std::borrow::Cow;
-
-/// The lexer gave up; see the module comment.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Bail;
-
-pub type Lexed<T> = Result<T, Bail>;
 
 /// One JSON value as the lexer hands it out. For a non-empty object or array the caller then
 /// reads its members with [`Lexer::key`] or [`Lexer::more`]; an empty one is already closed.

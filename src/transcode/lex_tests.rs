@@ -1,6 +1,7 @@
 //! Tests of the lexer: it reads exactly what serde_json reads, and gives up where serde_json
 //! refuses or decides differently.
-use super::lex::{Bail, Item, Lexed, Lexer};
+use super::bail::{Bail, Lexed};
+use super::lex::{Item, Lexer};
 
 /// Reads a whole document back into a `serde_json::Value`, the way the writers walk it.
 fn read(text: &str) -> Lexed<serde_json::Value> {

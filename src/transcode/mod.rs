@@ -6,6 +6,7 @@
 //! serializer cannot promise. What the lexer leaves to serde_json (invalid JSON, duplicate
 //! keys) goes through `serde_json::Value` and is then written by the same writers.
 
+mod bail;
 mod keys;
 mod lex;
 mod piece;
@@ -14,7 +15,7 @@ mod singular;
 pub mod xml;
 pub mod yaml;
 
-use crate::format::Format;
+use crate::request::format::Format;
 
 /// Why a body could not be transcoded. Only ever reaches a client as a 502 envelope.
 #[derive(Debug, thiserror::Error)]
@@ -32,7 +33,7 @@ pub fn parse(body: &[u8]) -> Result<serde_json::Value, TranscodeError> {
 }
 
 /// Writes JSON `text` in `format` straight from the lexer.
-fn stream(text: &str, format: Format) -> lex::Lexed<Vec<u8>> {
+fn stream(text: &str, format: Format) -> bail::Lexed<Vec<u8>> {
     match format {
         Format::Json => Ok(text.as_bytes().to_vec()),
         Format::Xml => xml::document(text),
@@ -73,8 +74,8 @@ fn verbatim_integer(token: &str) -> bool {
 
 /// The number `token` as serde_json reads it (`u64`, `i64` or `f64`), so it is written exactly
 /// as a `serde_json::Value` would write it.
-fn number(token: &str) -> lex::Lexed<serde_json::Number> {
-    serde_json::from_str(token).map_err(|_| lex::Bail)
+fn number(token: &str) -> bail::Lexed<serde_json::Number> {
+    serde_json::from_str(token).map_err(|_| bail::Bail)
 }
 
 /// Whether two values hold the same data, numbers compared by value: YAML has one integer

@@ -101,7 +101,7 @@ proptest! {
     fn yaml_reads_back_equal(v in json_value()) {
         let doc = yaml::to_yaml(&v).map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(doc.starts_with("---") && doc.ends_with("...\n"));
-        let back: Value = serde_yaml::from_str(&doc).map_err(|e| TestCaseError::fail(format!("{e}\n{doc}")))?;
+        let back: Value = serde_norway::from_str(&doc).map_err(|e| TestCaseError::fail(format!("{e}\n{doc}")))?;
         prop_assert!(super::same_data(&back, &v), "{:?} read back as {:?} from\n{}", v, back, doc);
     }
 }

@@ -6,8 +6,9 @@
 //! string `<k></k>`; a key that is not an XML name becomes `<item key="…">`; characters XML 1.0
 //! forbids become U+FFFD, so the output is well-formed whatever the input.
 
+use super::bail::Lexed;
 use super::keys::same;
-use super::lex::{Item, Lexed, Lexer};
+use super::lex::{Item, Lexer};
 use super::piece::{self, Piece};
 use super::scan;
 use super::singular::singular;
@@ -38,7 +39,7 @@ impl<'a> Tag<'a> {
 
 /// Writes an already parsed value as a LiveAgent XML document.
 pub fn to_xml(value: &serde_json::Value) -> Result<String, super::TranscodeError> {
-    super::render_text(value, crate::format::Format::Xml)
+    super::render_text(value, crate::request::format::Format::Xml)
 }
 
 /// Writes JSON `text` as a LiveAgent XML document. A top-level `{"response": …}` object

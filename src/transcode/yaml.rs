@@ -7,7 +7,8 @@
 //! only letters, digits, spaces and `_-.@/+`, and is not one of the 1.1 boolean/null words.
 //! Everything else is double-quoted with escapes for what YAML cannot carry raw.
 
-use super::lex::{Item, Lexed, Lexer};
+use super::bail::Lexed;
+use super::lex::{Item, Lexer};
 use serde_json::Number;
 
 /// Keys longer than this are written as explicit `? key` entries: YAML limits implicit keys
@@ -16,7 +17,7 @@ const MAX_IMPLICIT_KEY: usize = 1000;
 
 /// Writes an already parsed value as one YAML document.
 pub fn to_yaml(value: &serde_json::Value) -> Result<String, super::TranscodeError> {
-    super::render_text(value, crate::format::Format::Yaml)
+    super::render_text(value, crate::request::format::Format::Yaml)
 }
 
 /// Writes JSON `text` as one YAML document.
@@ -291,7 +292,7 @@ mod tests {
         for key in ["\u{7F}".repeat(300), "k".repeat(1500), "\u{2028}".repeat(200)] {
             let v = json!({"response": {key.clone(): [1, {"a": key.clone()}], "after": true}});
             let doc = to_yaml(&v).unwrap();
-            let back: Value = serde_yaml::from_str(&doc).unwrap_or_else(|e| panic!("{e}\n{doc}"));
+            let back: Value = serde_norway::from_str(&doc).unwrap_or_else(|e| panic!("{e}\n{doc}"));
             assert_eq!(back, v);
         }
     }

@@ -2,7 +2,7 @@
 //! answers with a valid envelope, not a 404.
 
 use crate::util::*;
-use liveagent_gateway::routes::CATALOG;
+use liveagent_gateway::request::routes::CATALOG;
 
 /// A seeded id for each path parameter.
 fn fill(template: &str) -> String {

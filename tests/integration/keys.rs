@@ -139,5 +139,5 @@ async fn keys_file_reloads_and_a_broken_file_keeps_the_old_keys() {
 }
 
 fn sha256_hex(key: &str) -> String {
-    liveagent_gateway::auth::hash_key(key)
+    liveagent_gateway::admit::auth::hash_key(key)
 }

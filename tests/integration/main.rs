@@ -13,6 +13,7 @@ mod lifecycle;
 mod observability;
 mod passthrough;
 mod quotas;
+mod rate_fields;
 mod tls;
 mod upstream_http;
 mod util;

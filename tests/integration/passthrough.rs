@@ -67,7 +67,7 @@ async fn email_identifiers_formats_and_url_forms() {
     assert!(json.text().await.unwrap().contains("\"email\":\"john@example.com\""));
     let yaml = get("/api/customers/john@example.com.yaml", None).await.unwrap();
     assert_eq!(yaml.headers()["content-type"], "application/yaml; charset=utf-8");
-    let doc: serde_json::Value = serde_yaml::from_str(&yaml.text().await.unwrap()).unwrap();
+    let doc: serde_json::Value = serde_norway::from_str(&yaml.text().await.unwrap()).unwrap();
     assert_eq!(doc["response"]["authtoken"], "4fsd5f4s6f4s56f4s56f4s56f4sd56");
     let negotiated = get("/api/customers/john@example.com/", Some("application/xml")).await.unwrap();
     assert_eq!(negotiated.headers()["content-type"], "application/xml; charset=utf-8");
@@ -92,7 +92,7 @@ async fn writes_are_visible_to_later_reads() {
     )
     .await;
     assert_eq!(created.status(), 200);
-    let doc: serde_json::Value = serde_yaml::from_str(&created.text().await.unwrap()).unwrap();
+    let doc: serde_json::Value = serde_norway::from_str(&created.text().await.unwrap()).unwrap();
     assert_eq!(doc["response"]["firstname"], "New");
     let listed = reqwest::get(gw.url(&with_key("/api/customers?email=new.person"))).await.unwrap().text().await.unwrap();
     assert!(listed.contains("new.person@example.org"), "{listed}");

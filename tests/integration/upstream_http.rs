@@ -128,7 +128,7 @@ async fn chunked_answers_after_100_continue_are_read_whole() {
     let (url, accepted) = upstream(|_, _| Act::Chunked).await;
     let gw = gateway(&url, &default_keys()).await;
     assert_eq!(get(&gw, "/api/customers").await, (200, BODY.to_string()));
-    let expected = liveagent_gateway::transcode::transcode(BODY.as_bytes(), liveagent_gateway::format::Format::Xml).unwrap();
+    let expected = liveagent_gateway::transcode::transcode(BODY.as_bytes(), liveagent_gateway::request::format::Format::Xml).unwrap();
     let (status, xml) = get(&gw, "/api/customers.xml").await;
     assert_eq!((status, xml.as_bytes()), (200, &expected[..]));
     assert!(xml.contains("<name>Ann &amp; Bob</name>"), "{xml}");

@@ -213,7 +213,7 @@ pub fn parse_any(content_type: &str, body: &[u8]) -> serde_json::Value {
     if content_type.starts_with("application/json") {
         serde_json::from_slice(body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
     } else if content_type.starts_with("application/yaml") {
-        serde_yaml::from_slice(body).unwrap_or_else(|e| panic!("not YAML ({e}): {}", String::from_utf8_lossy(body)))
+        serde_norway::from_slice(body).unwrap_or_else(|e| panic!("not YAML ({e}): {}", String::from_utf8_lossy(body)))
     } else if content_type.starts_with("application/xml") {
         xml_to_json(body)
     } else {

@@ -1,88 +1,10 @@
-//! Owns HTTP/1.x as clients speak it to the gateway (RFC 9112): parsing a request head, the
-//! framing of its body, keep-alive, and writing a response head. Bytes in, bytes out; no I/O.
+//! Owns a request head as clients send it (RFC 9112 §3): parsing it into spans, its target,
+//! keep-alive, `Expect`, and how its body is framed.
 
-use crate::framing::{self, Framing};
+use super::fields::{span_in, Fields, Span};
+use super::framing::{self, Framing};
+use super::{HeadError, MAX_FIELDS, MAX_HEAD};
 use std::mem::MaybeUninit;
-
-/// Largest request head accepted.
-pub const MAX_HEAD: usize = 64 * 1024;
-/// Most header fields accepted in one request head.
-const MAX_FIELDS: usize = 128;
-
-/// Why a request head cannot be served. Either way the client gets a 400 and the connection
-/// closes: after a head it cannot read, the gateway cannot know where the next request starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HeadError {
-    /// Not HTTP/1.x, or framed ambiguously (a smuggling attempt looks like this).
-    Malformed,
-    /// Longer than [`MAX_HEAD`] or more than 128 fields.
-    TooLarge,
-}
-
-/// Start and end of a piece of a head's bytes.
-type Span = (u32, u32);
-
-/// The header fields of one message head, as sent: a copy of the head's bytes and where each
-/// name and value lies in it. No map and no allocation per field: a head is looked up a few
-/// times and read through once.
-#[derive(Debug, Default)]
-pub struct Fields {
-    raw: Vec<u8>,
-    list: Vec<(Span, Span)>,
-}
-
-impl Fields {
-    /// Copies `head` (the whole head) and notes where `fields`, parsed from it, lie.
-    pub fn fill(&mut self, head: &[u8], fields: &[httparse::Header<'_>]) {
-        self.raw.clear();
-        self.raw.extend_from_slice(head);
-        self.list.clear();
-        for field in fields {
-            self.list.push((span_in(head, field.name.as_bytes()), span_in(head, field.value)));
-        }
-    }
-
-    fn text(&self, (start, end): Span) -> &str {
-        // Every span was cut from text at a character boundary, so this never falls back.
-        std::str::from_utf8(&self.raw[start as usize..end as usize]).unwrap_or("")
-    }
-
-    fn bytes(&self, (start, end): Span) -> &[u8] {
-        &self.raw[start as usize..end as usize]
-    }
-
-    /// Every field as sent, in order; names as spelled (tokens, so ASCII).
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.list.iter().map(|&(name, value)| (self.bytes(name), self.bytes(value)))
-    }
-
-    pub fn len(&self) -> usize {
-        self.list.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.list.is_empty()
-    }
-
-    /// The first field called `name` (any case), when its value is visible ASCII.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        // Names compared as bytes: only the match is turned into text.
-        let &(_, value) = self.list.iter().find(|&&(n, _)| self.bytes(n).eq_ignore_ascii_case(name.as_bytes()))?;
-        let value = self.bytes(value);
-        value.iter().all(|&b| b == b'\t' || (0x20..0x7F).contains(&b)).then(|| std::str::from_utf8(value).ok()).flatten()
-    }
-
-    /// Whether a field called `name` lists `token` (comma-separated, any case).
-    pub fn lists(&self, name: &str, token: &[u8]) -> bool {
-        self.iter().any(|(n, v)| n.eq_ignore_ascii_case(name.as_bytes()) && framing::lists_token(v, token))
-    }
-}
-
-/// Where `piece`, a slice of `whole`, lies in it.
-fn span_in(whole: &[u8], piece: &[u8]) -> Span {
-    let start = (piece.as_ptr() as usize - whole.as_ptr() as usize) as u32;
-    (start, start + piece.len() as u32)
-}
 
 /// One request head. A connection keeps one and parses each of its requests into it, so
 /// serving a request allocates nothing here once the buffers have grown.
@@ -209,49 +131,3 @@ fn split_target(target: &str) -> (Option<&str>, Option<&str>) {
     };
     (Some(path).filter(|p| !p.is_empty()), query)
 }
-
-/// Starts a response: `HTTP/1.1 <status> <reason>`.
-pub fn status_line(out: &mut Vec<u8>, status: u16) {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(itoa::Buffer::new().format(status).as_bytes());
-    out.push(b' ');
-    let reason = http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
-    out.extend_from_slice(reason.as_bytes());
-    out.extend_from_slice(b"\r\n");
-}
-
-/// Appends one header field. A value that could end the field early is left out; every value
-/// here already passed a header parser or the config check, so none should be.
-pub fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
-    if memchr::memchr3(b'\r', b'\n', 0, value).is_some() {
-        return;
-    }
-    out.extend_from_slice(name);
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value);
-    out.extend_from_slice(b"\r\n");
-}
-
-/// Appends the start of a chunk of `len` bytes (chunked transfer coding).
-pub fn chunk_start(out: &mut Vec<u8>, len: usize) {
-    let mut digits = [0u8; 16];
-    let mut n = len;
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b"0123456789abcdef"[n & 15];
-        n >>= 4;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
-    out.extend_from_slice(b"\r\n");
-}
-
-/// The end of a chunked body.
-pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
-
-#[cfg(test)]
-#[path = "http1_tests.rs"]
-mod tests;

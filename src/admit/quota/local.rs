@@ -4,9 +4,8 @@
 //! Memory is one small entry per configured key that has sent traffic; `retain` drops the
 //! entries of keys that left the key list and keeps the counters of the others.
 
-use super::{Allowance, Daily, DAY};
+use super::{Allowance, Daily, Exceeded, DAY};
 use crate::config::{KeySpec, Limits};
-use crate::envelope::GatewayError;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
@@ -55,11 +54,11 @@ impl<C: Clock + Clone> Quotas<C> {
     }
 
     /// Admits or refuses one request of `key`.
-    pub fn check(&self, key: &KeySpec) -> Result<Allowance, GatewayError> {
+    pub fn check(&self, key: &KeySpec) -> Result<Allowance, Exceeded> {
         let state = self.state(key);
         let snapshot = state.rate.check().map_err(|not_until| {
             let wait = not_until.wait_time_from(self.clock.now());
-            GatewayError::RateLimited { retry_after: ceil_secs(wait).max(1) }
+            Exceeded::rate(state.limits, ceil_secs(wait).max(1))
         })?;
         let mut daily = None;
         if let Some(per_day) = state.limits.per_day {
@@ -71,7 +70,7 @@ impl<C: Clock + Clone> Quotas<C> {
             }
             let reset = DAY - now % DAY;
             if day.1 >= per_day {
-                return Err(GatewayError::DailyQuotaExceeded { retry_after: reset });
+                return Err(Exceeded::daily(state.limits, per_day, snapshot.remaining_burst_capacity(), reset));
             }
             day.1 += 1;
             daily = Some(Daily { limit: per_day, remaining: per_day - day.1, reset });
@@ -122,6 +121,7 @@ pub(super) fn ceil_secs(d: std::time::Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admit::quota::Limit;
     use crate::config::Allow;
     use governor::clock::FakeRelativeClock;
     use std::num::NonZeroU32;
@@ -153,9 +153,9 @@ mod tests {
         let k = key("a", 2, 3, None);
         let remaining: Vec<u32> = (0..3).map(|_| q.check(&k).map_or(99, |a| a.remaining)).collect();
         assert_eq!(remaining, vec![2, 1, 0]);
-        assert_eq!(q.check(&k), Err(GatewayError::RateLimited { retry_after: 1 }));
+        assert_eq!(q.check(&k).map_err(|e| (e.limit, e.retry_after)), Err((Limit::Rate, 1)));
         clock.advance(Duration::from_millis(250));
-        assert_eq!(q.check(&k), Err(GatewayError::RateLimited { retry_after: 1 }), "Retry-After rounds 250 ms up");
+        assert_eq!(q.check(&k).map_err(|e| (e.limit, e.retry_after)), Err((Limit::Rate, 1)), "Retry-After rounds 250 ms up");
         clock.advance(Duration::from_millis(250));
         assert!(q.check(&k).is_ok(), "one cell refills every 500 ms");
         assert!(q.check(&k).is_err());
@@ -171,7 +171,7 @@ mod tests {
         for _ in 0..5 {
             assert!(q.check(&b).is_ok());
         }
-        assert_eq!(q.check(&b).map(|_| ()), Err(GatewayError::RateLimited { retry_after: 1 }));
+        assert_eq!(q.check(&b).map(|_| ()).map_err(|e| (e.limit, e.retry_after)), Err((Limit::Rate, 1)));
     }
 
     #[test]
@@ -180,7 +180,7 @@ mod tests {
         let k = key("d", 1000, 1000, Some(2));
         assert_eq!(q.check(&k).ok().and_then(|a| a.daily), Some(Daily { limit: 2, remaining: 1, reset: 10 }));
         assert!(q.check(&k).is_ok());
-        assert_eq!(q.check(&k).map_err(|e| e.retry_after()), Err(Some(10)));
+        assert_eq!(q.check(&k).map_err(|e| (e.limit, e.retry_after)), Err((Limit::Daily, 10)));
         wall.store(DAY * 101, Ordering::SeqCst);
         clock.advance(Duration::from_secs(10));
         assert!(q.check(&k).is_ok());

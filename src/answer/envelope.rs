@@ -1,66 +1,10 @@
 //! Owns LiveAgent's error envelope: every failure a client can see, from the gateway or from
 //! LiveAgent, becomes `{"response":{"status":"ERROR","statuscode":N,...}}` in its format.
 
-use crate::format::Format;
+use super::error::GatewayError;
+use crate::request::format::Format;
 use crate::transcode;
 use serde_json::{json, Value};
-
-/// Every failure the gateway itself answers. Internal detail goes to the log, never here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum GatewayError {
-    #[error("Api key is not found in request")]
-    MissingKey,
-    #[error("Invalid API key")]
-    InvalidKey,
-    #[error("API key is not allowed to call this endpoint")]
-    Forbidden,
-    #[error("Not found")]
-    NotFound,
-    #[error("Request body too large")]
-    BodyTooLarge,
-    #[error("Rate limit exceeded")]
-    RateLimited { retry_after: u64 },
-    #[error("Daily quota exceeded")]
-    DailyQuotaExceeded { retry_after: u64 },
-    #[error("Upstream unavailable")]
-    UpstreamUnavailable,
-    #[error("Invalid upstream response")]
-    InvalidUpstreamResponse,
-    #[error("Upstream timeout")]
-    UpstreamTimeout,
-    #[error("Bad request")]
-    BadRequest,
-    #[error("Too many failed authentications")]
-    TooManyAuthFailures { retry_after: u64 },
-    #[error("Rate limit service unavailable")]
-    QuotaUnavailable,
-}
-
-impl GatewayError {
-    pub fn status(self) -> u16 {
-        match self {
-            GatewayError::MissingKey | GatewayError::InvalidKey => 401,
-            GatewayError::Forbidden => 403,
-            GatewayError::NotFound => 404,
-            GatewayError::BodyTooLarge => 413,
-            GatewayError::RateLimited { .. } | GatewayError::DailyQuotaExceeded { .. } | GatewayError::TooManyAuthFailures { .. } => 429,
-            GatewayError::QuotaUnavailable => 503,
-            GatewayError::UpstreamUnavailable | GatewayError::InvalidUpstreamResponse => 502,
-            GatewayError::UpstreamTimeout => 504,
-            GatewayError::BadRequest => 400,
-        }
-    }
-
-    /// Seconds for `Retry-After`, on quota refusals.
-    pub fn retry_after(self) -> Option<u64> {
-        match self {
-            GatewayError::RateLimited { retry_after }
-            | GatewayError::DailyQuotaExceeded { retry_after }
-            | GatewayError::TooManyAuthFailures { retry_after } => Some(retry_after),
-            _ => None,
-        }
-    }
-}
 
 /// An error response: HTTP status plus the envelope's fields.
 #[derive(Debug, Clone, PartialEq, Eq)]

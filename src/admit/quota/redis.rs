@@ -6,9 +6,8 @@
 //! connection is tried at most every `RETRY_AFTER_FAILURE`, and calls fail at once in between
 //! so the request path never waits on a dead Redis. Every call is bounded by the timeout.
 
-use super::{Allowance, Daily};
+use super::{Allowance, Daily, Exceeded};
 use crate::config::{KeySpec, Redis};
-use crate::envelope::GatewayError;
 use redis::aio::MultiplexedConnection;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -18,7 +17,7 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(500);
 /// KEYS[1]: the key's GCRA state (its theoretical arrival time, in µs); KEYS[2]: prefix of
 /// its daily counters. ARGV: emission interval (µs), burst, daily limit (0 = none).
 /// Returns {code, retry_after_s, remaining, day_remaining, day_reset_s}; code 1 = admitted,
-/// 0 = rate limited, 2 = daily quota exceeded.
+/// 0 = rate limited, 2 = daily quota exceeded (`remaining`: the burst left, not spent).
 const SCRIPT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -37,7 +36,7 @@ if per_day > 0 then
   local day_key = KEYS[2] .. ':' .. math.floor(tonumber(t[1]) / 86400)
   local used = tonumber(redis.call('GET', day_key) or 0)
   if used >= per_day then
-    return {2, day_reset, 0, 0, day_reset}
+    return {2, day_reset, math.floor((now + interval * burst - tat) / interval), 0, day_reset}
   end
   used = redis.call('INCR', day_key)
   if used == 1 then redis.call('EXPIRE', day_key, 90000) end
@@ -61,6 +60,13 @@ pub enum QuotaStoreError {
     Reply,
 }
 
+/// Redis's decision for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Admit(Allowance),
+    Refuse(Exceeded),
+}
+
 /// The shared quota store.
 pub struct RedisQuota {
     client: redis::Client,
@@ -77,8 +83,8 @@ enum Conn {
 }
 
 impl RedisQuota {
-    pub fn new(cfg: &Redis) -> Result<Self, String> {
-        let client = redis::Client::open(cfg.url.as_str()).map_err(|e| format!("redis.url: {e}"))?;
+    pub fn new(cfg: &Redis) -> Result<Self, QuotaStoreError> {
+        let client = redis::Client::open(cfg.url.as_str())?;
         Ok(RedisQuota {
             client,
             timeout: cfg.timeout,
@@ -88,8 +94,8 @@ impl RedisQuota {
         })
     }
 
-    /// One quota decision for `key`: `Ok(Ok(..))` admitted, `Ok(Err(..))` refused.
-    pub async fn check(&self, key: &KeySpec) -> Result<Result<Allowance, GatewayError>, QuotaStoreError> {
+    /// One quota decision for `key`.
+    pub async fn check(&self, key: &KeySpec) -> Result<Verdict, QuotaStoreError> {
         let result = tokio::time::timeout(self.timeout, self.run(key)).await.unwrap_or(Err(QuotaStoreError::Timeout(self.timeout)));
         if result.is_err() && !matches!(result, Err(QuotaStoreError::Backoff(_))) {
             *self.state.lock().await = Conn::Idle;
@@ -98,7 +104,7 @@ impl RedisQuota {
         result
     }
 
-    async fn run(&self, key: &KeySpec) -> Result<Result<Allowance, GatewayError>, QuotaStoreError> {
+    async fn run(&self, key: &KeySpec) -> Result<Verdict, QuotaStoreError> {
         let mut conn = self.connection().await?;
         let limits = key.limits;
         let interval_us = 1_000_000 / u64::from(limits.per_second.get()).max(1);
@@ -113,13 +119,14 @@ impl RedisQuota {
             .await?;
         let [code, retry, remaining, day_left, day_reset] = reply[..] else { return Err(QuotaStoreError::Reply) };
         let secs = |v: i64| u64::try_from(v).unwrap_or(0);
-        Ok(match code {
-            1 => {
-                let daily = limits.per_day.map(|limit| Daily { limit, remaining: secs(day_left), reset: secs(day_reset) });
-                Ok(Allowance::from_burst(limits, u32::try_from(remaining).unwrap_or(0), daily))
+        let remaining = u32::try_from(remaining).unwrap_or(0);
+        Ok(match (code, limits.per_day) {
+            (1, per_day) => {
+                let daily = per_day.map(|limit| Daily { limit, remaining: secs(day_left), reset: secs(day_reset) });
+                Verdict::Admit(Allowance::from_burst(limits, remaining, daily))
             }
-            0 => Err(GatewayError::RateLimited { retry_after: secs(retry).max(1) }),
-            2 => Err(GatewayError::DailyQuotaExceeded { retry_after: secs(retry).max(1) }),
+            (0, _) => Verdict::Refuse(Exceeded::rate(limits, secs(retry).max(1))),
+            (2, Some(per_day)) => Verdict::Refuse(Exceeded::daily(limits, per_day, remaining, secs(retry).max(1))),
             _ => return Err(QuotaStoreError::Reply),
         })
     }

@@ -1,5 +1,5 @@
-//! Owns the framing of an HTTP/1.1 response body (RFC 9112 §6.3): where it ends, and the
-//! decoding of chunked transfer coding. Bytes in, body pieces out; no I/O.
+//! Owns HTTP/1.1 body framing, of requests and responses alike (RFC 9112 §6, §7): where a body
+//! ends, and the decoding of chunked transfer coding. Bytes in, body pieces out; no I/O.
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -9,7 +9,8 @@ const MAX_LINE: usize = 4096;
 /// How the end of a response body is found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {
-    /// No body: a 1xx, 204 or 304 status, or the answer to HEAD.
+    /// No body: a request without length or coding; a 1xx, 204 or 304 status, or the answer
+    /// to HEAD.
     Empty,
     Length(u64),
     Chunked,
@@ -17,9 +18,10 @@ pub enum Framing {
     UntilClose,
 }
 
-/// The body is framed inconsistently (conflicting lengths, a bad chunk); the response is
+/// The body is framed inconsistently (conflicting lengths, a bad chunk): the message is
 /// invalid and its connection unusable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("badly framed message body")]
 pub struct Malformed;
 
 impl Framing {

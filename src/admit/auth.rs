@@ -2,7 +2,7 @@
 //! header) and matching it against the configured SHA-256 digests in constant time.
 
 use crate::config::KeySpec;
-use crate::form::BodyKind;
+use crate::request::form::BodyKind;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use subtle::ConstantTimeEq;
@@ -50,7 +50,7 @@ impl AuthError {
 /// An empty value counts as absent.
 pub fn find_key(query: Option<&str>, form: Option<(&BodyKind, &[u8])>, header: Option<&str>) -> Option<Presented> {
     let found = |key: Option<String>, source| key.filter(|k| !k.is_empty()).map(|key| Presented { key, source });
-    found(query.and_then(|q| crate::routes::query_param(q, APIKEY)), KeySource::Query)
+    found(query.and_then(|q| crate::request::routes::query_param(q, APIKEY)), KeySource::Query)
         .or_else(|| found(form.and_then(|(kind, body)| kind.field(body, APIKEY)), KeySource::Form))
         .or_else(|| found(header.map(|h| h.trim().to_string()), KeySource::Header))
 }

@@ -1,3 +1,6 @@
+//! Tests of HTTP/1.x parsing, framing and writing: heads whole or in pieces, what is refused,
+//! and the bytes written.
+
 use super::*;
 
 fn parsed(text: &str) -> RequestHead {
@@ -106,6 +109,26 @@ fn body_framing_refuses_what_could_be_read_two_ways() {
     ] {
         assert_eq!(framing(bad), Err(HeadError::Malformed), "{bad:?}");
     }
+}
+
+#[test]
+fn response_heads_parse_whole_or_wait_for_more() {
+    let text = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok";
+    for cut in 0..text.len() - 2 {
+        assert!(matches!(ResponseHead::parse(&text[..cut]), Ok(None)), "cut at {cut}");
+    }
+    let Ok(Some((head, len))) = ResponseHead::parse(text) else { panic!("not parsed") };
+    assert_eq!((head.status, head.keep_alive, len, head.fields.get("content-length")), (200, true, text.len() - 2, Some("2")));
+    let Ok(Some((head, _))) = ResponseHead::parse(b"HTTP/1.1 503 x\r\nConnection: close\r\n\r\n") else { panic!("not parsed") };
+    assert_eq!((head.status, head.keep_alive), (503, false));
+    let Ok(Some((head, _))) = ResponseHead::parse(b"HTTP/1.0 200 OK\r\n\r\n") else { panic!("not parsed") };
+    assert!(!head.keep_alive, "HTTP/1.0 closes");
+    assert_eq!(ResponseHead::parse(b"SSH-2.0-OpenSSH\r\n\r\n").err(), Some(HeadError::Malformed));
+    // The same limits as request heads: 64 KiB, 128 fields.
+    let long = format!("HTTP/1.1 200 OK\r\nX: {}\r\n", "v".repeat(MAX_HEAD));
+    assert_eq!(ResponseHead::parse(long.as_bytes()).err(), Some(HeadError::TooLarge));
+    let many = format!("HTTP/1.1 200 OK\r\n{}\r\n", "X: 1\r\n".repeat(129));
+    assert_eq!(ResponseHead::parse(many.as_bytes()).err(), Some(HeadError::TooLarge));
 }
 
 #[test]

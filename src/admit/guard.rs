@@ -6,6 +6,7 @@
 //! whose bucket has refilled are dropped (at most once a second, so a flood cannot make every
 //! request scan the table); if it is still full, new addresses are not tracked until it frees.
 
+use crate::config::{ClientIp, GuardSettings};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -17,25 +18,6 @@ pub type Monotonic = Arc<dyn Fn() -> Duration + Send + Sync>;
 pub fn system_monotonic() -> Monotonic {
     let start = std::time::Instant::now();
     Arc::new(move || start.elapsed())
-}
-
-/// Where the client's address comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientIp {
-    /// The TCP peer.
-    Peer,
-    /// The right-most `X-Forwarded-For` entry (the one the load balancer in front added).
-    ForwardedFor,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GuardSettings {
-    /// Failures forgiven per minute.
-    pub per_minute: u32,
-    /// Failures allowed at once before the address is refused.
-    pub burst: u32,
-    pub max_clients: usize,
-    pub client_ip: ClientIp,
 }
 
 /// The address the guard counts for a request.

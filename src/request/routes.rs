@@ -4,7 +4,7 @@
 //! Matching splits the path into segments and compares them with the catalog's templates: no
 //! regular expressions run on client input, and the cost is linear in the path length.
 
-use crate::format::Format;
+use super::format::Format;
 use std::sync::LazyLock;
 
 /// The template label for paths under `/api/` that match no catalog entry.
@@ -109,7 +109,7 @@ pub struct Routed {
 }
 
 /// Why a request is not proxied at all.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum RouteError {
     #[error("path is outside /api/")]
     NotApi,
@@ -178,7 +178,7 @@ pub fn query_param(query: &str, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::Format::*;
+    use crate::request::format::Format::*;
 
     fn ok(path: &str, query: Option<&str>) -> Routed {
         route(path, query).unwrap_or_else(|e| panic!("{path}: {e}"))

@@ -1,9 +1,11 @@
-//! Owns what a client receives for an upstream answer that the gateway must read: a
-//! transcoded body, the body as it was, or an error envelope. Pure: status and bytes in,
-//! status and bytes out.
+//! Owns the body of every answer the gateway writes whole: a transcoded success, an upstream
+//! error normalised into the envelope, or the envelope of a failure. Pure: status and bytes
+//! in, status and bytes out.
 
-use crate::envelope::{Envelope, GatewayError};
-use crate::format::Format;
+use super::envelope::Envelope;
+use super::error::Failure;
+use crate::forward::UpstreamError;
+use crate::request::format::Format;
 use crate::transcode;
 
 /// The response to send, with an exact body.
@@ -12,36 +14,10 @@ pub struct Shaped {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
-    /// The failure this response reports, for metrics (`None` for a success).
-    pub upstream_error: Option<UpstreamFault>,
-}
-
-/// What went wrong on the LiveAgent side, as the `kind` label of upstream error metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamFault {
-    Connect,
-    Timeout,
-    InvalidResponse,
-    TooLarge,
-}
-
-impl UpstreamFault {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UpstreamFault::Connect => "connect",
-            UpstreamFault::Timeout => "timeout",
-            UpstreamFault::InvalidResponse => "invalid_response",
-            UpstreamFault::TooLarge => "too_large",
-        }
-    }
-
-    pub fn gateway_error(self) -> GatewayError {
-        match self {
-            UpstreamFault::Connect => GatewayError::UpstreamUnavailable,
-            UpstreamFault::Timeout => GatewayError::UpstreamTimeout,
-            UpstreamFault::InvalidResponse | UpstreamFault::TooLarge => GatewayError::InvalidUpstreamResponse,
-        }
-    }
+    /// The upstream failure this response reports, for metrics (`None` for a success).
+    pub upstream_error: Option<UpstreamError>,
+    /// `Retry-After`: the gateway's own on its refusals, LiveAgent's on its answers.
+    pub retry_after: Option<String>,
 }
 
 /// Whether a response with this status and format can be streamed to the client untouched:
@@ -57,26 +33,28 @@ pub fn shape(format: Format, status: u16, body: &[u8], request_id: &str) -> Shap
         200..=299 if body.is_empty() => ok(status, format, Vec::new()),
         200..=299 => match transcode::transcode(body, format) {
             Ok(out) => ok(status, format, out),
-            Err(_) => fault(UpstreamFault::InvalidResponse, format, request_id),
+            Err(_) => failure(&UpstreamError::InvalidResponse.into(), format, request_id),
         },
         // A redirect or informational answer would point clients at LiveAgent itself.
-        100..=199 | 300..=399 => fault(UpstreamFault::InvalidResponse, format, request_id),
+        100..=199 | 300..=399 => failure(&UpstreamError::InvalidResponse.into(), format, request_id),
         _ => envelope(Envelope::from_upstream(status, body, request_id), format, None),
     }
 }
 
-/// The response for an upstream failure that produced no usable answer.
-pub fn fault(kind: UpstreamFault, format: Format, request_id: &str) -> Shaped {
-    envelope(Envelope::for_error(kind.gateway_error(), request_id), format, Some(kind))
+/// The envelope for a failure at any step, with its `Retry-After`.
+pub fn failure(f: &Failure, format: Format, request_id: &str) -> Shaped {
+    let e = f.gateway_error();
+    let mut shaped = envelope(Envelope::for_error(e, request_id), format, f.upstream_error());
+    shaped.retry_after = e.retry_after().map(|secs| secs.to_string());
+    shaped
 }
 
-/// The response for any envelope.
-pub fn envelope(e: Envelope, format: Format, upstream_error: Option<UpstreamFault>) -> Shaped {
-    Shaped { status: e.status, content_type: format.content_type(), body: e.render(format), upstream_error }
+fn envelope(e: Envelope, format: Format, upstream_error: Option<UpstreamError>) -> Shaped {
+    Shaped { status: e.status, content_type: format.content_type(), body: e.render(format), upstream_error, retry_after: None }
 }
 
 fn ok(status: u16, format: Format, body: Vec<u8>) -> Shaped {
-    Shaped { status, content_type: format.content_type(), body, upstream_error: None }
+    Shaped { status, content_type: format.content_type(), body, upstream_error: None, retry_after: None }
 }
 
 #[cfg(test)]
@@ -94,7 +72,7 @@ mod tests {
     #[test]
     fn invalid_success_bodies_are_502() {
         let s = shape(Format::Yaml, 200, b"<html>", "r");
-        assert_eq!((s.status, s.upstream_error), (502, Some(UpstreamFault::InvalidResponse)));
+        assert_eq!((s.status, s.upstream_error), (502, Some(UpstreamError::InvalidResponse)));
         assert!(String::from_utf8_lossy(&s.body).contains("Invalid upstream response"));
         assert_eq!(shape(Format::Json, 302, b"", "r").status, 502);
     }
@@ -105,6 +83,15 @@ mod tests {
         assert_eq!(s.status, 503);
         assert!(!String::from_utf8_lossy(&s.body).contains("maintenance"));
         assert_eq!(s.upstream_error, None);
+    }
+
+    #[test]
+    fn failures_say_when_to_retry() {
+        let s = failure(&UpstreamError::Timeout.into(), Format::Xml, "r");
+        assert_eq!((s.status, s.upstream_error, s.retry_after), (504, Some(UpstreamError::Timeout), None));
+        let guarded: Failure = crate::admit::Refusal::Guarded { retry_after: 9 }.into();
+        let s = failure(&guarded, Format::Json, "r");
+        assert_eq!((s.status, s.upstream_error, s.retry_after.as_deref()), (429, None, Some("9")));
     }
 
     #[test]

@@ -1,0 +1,150 @@
+//! Owns step 2 of a request, whether it may pass: the one [`admit`] that asks, in this order,
+//! the brute-force guard (`guard`), the key (`auth`) and the quotas (`quota`). Every refusal
+//! says why, with the key id once the key is known.
+
+pub mod auth;
+pub mod guard;
+pub mod quota;
+
+use crate::config::{KeySpec, OnRedisError};
+use crate::request::{RequestParts, Target};
+use auth::{AuthError, KeyStore};
+use guard::AuthGuard;
+use quota::redis::{QuotaStoreError, RedisQuota};
+use quota::{Allowance, QuotaError, Quotas};
+use std::net::IpAddr;
+
+/// What admission consults: the running keys and quota stores.
+pub struct Gate<'a> {
+    /// The brute-force guard and the address it counts, when both are known.
+    pub guard: Option<(&'a AuthGuard, IpAddr)>,
+    pub store: &'a KeyStore,
+    pub quotas: &'a Quotas,
+    /// The shared quota store and what to do when it fails.
+    pub shared: Option<(&'a RedisQuota, OnRedisError)>,
+}
+
+/// An admitted request: its key and what its quotas still allow.
+#[derive(Debug, Clone, Copy)]
+pub struct Admitted<'k> {
+    pub key: &'k KeySpec,
+    pub allowance: Allowance,
+}
+
+/// Why a request may not pass.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// Too many failed authentications from the request's address.
+    #[error("address refused by the brute-force guard for {retry_after} s")]
+    Guarded { retry_after: u64 },
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("key {key_id}: {error}")]
+    Quota { key_id: String, error: QuotaError },
+}
+
+impl Refusal {
+    /// The id of the refused key, once it authenticated.
+    pub fn key_id(&self) -> Option<&str> {
+        match self {
+            Refusal::Quota { key_id, .. } => Some(key_id),
+            _ => None,
+        }
+    }
+
+    /// What the quotas allow, for the rate-limit fields, when they were asked.
+    pub fn allowance(&self) -> Option<Allowance> {
+        match self {
+            Refusal::Quota { error, .. } => Some(error.allowance()),
+            _ => None,
+        }
+    }
+}
+
+/// The guard, then authentication and authorisation, then the quotas. A missing or unknown
+/// key counts against the request's address in the guard. `redis_failed` hears of every
+/// failure of the shared quota store (for logs and metrics).
+pub async fn admit<'k>(
+    gate: &Gate<'k>,
+    target: &Target,
+    req: &RequestParts<'_>,
+    redis_failed: impl FnOnce(&QuotaStoreError),
+) -> Result<Admitted<'k>, Refusal> {
+    if let Some((guard, ip)) = gate.guard {
+        guard.check(ip).map_err(|retry_after| Refusal::Guarded { retry_after })?;
+    }
+    let form_body = req.form.as_ref().map(|kind| (kind, req.body));
+    let presented = auth::find_key(req.query, form_body, req.apikey_header);
+    let key = gate.store.authorize(presented.as_ref(), req.method, target.routed.endpoint).inspect_err(|e| {
+        if let (Some((guard, ip)), AuthError::Missing | AuthError::Invalid) = (gate.guard, e) {
+            guard.failure(ip);
+        }
+    })?;
+    match quota::check(key, gate.shared, gate.quotas, redis_failed).await {
+        Ok(allowance) => Ok(Admitted { key, allowance }),
+        Err(error) => Err(Refusal::Quota { key_id: key.id.clone(), error }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ClientIp, GuardSettings};
+    use crate::request::target;
+    use crate::testkit::parts;
+    use quota::{Exceeded, Limit};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// Admits one request through a fresh quota store and no guard.
+    fn run(store: &KeyStore, req: RequestParts<'_>) -> Result<String, Refusal> {
+        let quotas = Quotas::new();
+        let gate = Gate { guard: None, store, quotas: &quotas, shared: None };
+        let tg = target("/api/tags", None, None).unwrap_or_else(|_| panic!("not routed"));
+        let admitted = block_on(admit(&gate, &tg, &req, |_| {}));
+        admitted.map(|a| a.key.id.clone())
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread().build().map(|rt| rt.block_on(f)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn admit_refusals() {
+        let store = KeyStore::new(vec![crate::testkit::key(None)]);
+        let refuse = |req: RequestParts<'_>| run(&store, req).err();
+        assert_eq!(refuse(parts("GET", None, None, None, b"")), Some(Refusal::Auth(AuthError::Missing)));
+        assert_eq!(refuse(parts("GET", Some("apikey=bad"), None, None, b"")), Some(Refusal::Auth(AuthError::Invalid)));
+        // A form key on a GET is not read, as PHP would not read it.
+        assert_eq!(
+            refuse(parts("GET", None, Some("application/x-www-form-urlencoded"), None, b"apikey=client")),
+            Some(Refusal::Auth(AuthError::Missing))
+        );
+        assert_eq!(refuse(parts("POST", None, Some("application/x-www-form-urlencoded"), None, b"apikey=client")), None);
+        assert_eq!(refuse(parts("GET", None, None, Some("client"), b"")), None);
+    }
+
+    #[test]
+    fn guard_then_key_then_quota() {
+        let store = KeyStore::new(vec![crate::testkit::key(None)]);
+        let quotas = Quotas::new();
+        let settings = GuardSettings { per_minute: 1, burst: 1, max_clients: 10, client_ip: ClientIp::Peer };
+        let guard = AuthGuard::new(settings, Arc::new(|| Duration::ZERO));
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let gate = Gate { guard: Some((&guard, ip)), store: &store, quotas: &quotas, shared: None };
+        let tg = target("/api/tags", None, None).unwrap_or_else(|_| panic!("not routed"));
+        let good = parts("GET", Some("apikey=client"), None, None, b"");
+        let ok = block_on(admit(&gate, &tg, &good, |_| {}));
+        assert_eq!(ok.map(|a| a.allowance.remaining), Ok(0));
+        // The key's burst of one is spent: the quota refuses, with the key id and nothing left.
+        let refused = block_on(admit(&gate, &tg, &good, |_| {})).err();
+        let Some(Refusal::Quota { key_id, error: QuotaError::Exceeded(Exceeded { limit: Limit::Rate, allowance, .. }) }) = refused else {
+            panic!("{refused:?}")
+        };
+        assert_eq!((key_id.as_str(), allowance.remaining), ("k", 0));
+        // A wrong key trips the guard (burst 1); then the address is refused before its key is read.
+        let bad = parts("GET", Some("apikey=guess"), None, None, b"");
+        assert_eq!(block_on(admit(&gate, &tg, &bad, |_| {})).err(), Some(Refusal::Auth(AuthError::Invalid)));
+        assert_eq!(block_on(admit(&gate, &tg, &bad, |_| {})).err(), Some(Refusal::Guarded { retry_after: 60 }));
+    }
+}

@@ -1,0 +1,222 @@
+//! Owns step 3 of a request: the exact request LiveAgent receives (path, query, body and
+//! head, with key substitution), and the ways getting LiveAgent's answer can fail. Pure; the
+//! bytes are sent by `proxy`.
+
+use crate::admit::auth::APIKEY;
+use crate::config::KeySpec;
+use crate::http1::{self, RequestHead};
+use crate::request::{form, RequestParts, Target};
+
+/// What went wrong on the LiveAgent side (the `kind` label of upstream error metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// No connection, or it was refused, reset or closed before an answer.
+    #[error("LiveAgent unreachable")]
+    Connect,
+    #[error("LiveAgent did not answer in time")]
+    Timeout,
+    /// An answer that cannot be used: a bad head or framing, or a success that is not JSON.
+    #[error("invalid answer from LiveAgent")]
+    InvalidResponse,
+    /// A body to read whole that is longer than `upstream.max_response_bytes`.
+    #[error("answer from LiveAgent over max_response_bytes")]
+    TooLarge,
+}
+
+impl UpstreamError {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamError::Connect => "connect",
+            UpstreamError::Timeout => "timeout",
+            UpstreamError::InvalidResponse => "invalid_response",
+            UpstreamError::TooLarge => "too_large",
+        }
+    }
+}
+
+/// What happens to the `apikey` header on the way upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderKey {
+    Keep,
+    Replace(String),
+}
+
+/// The request LiveAgent receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub path_and_query: String,
+    /// A replacement body when the key was substituted in a form; `None` sends the body as read.
+    pub body: Option<Vec<u8>>,
+    pub header_key: HeaderKey,
+}
+
+/// Builds the upstream request: suffix removed, and with key substitution (the key's own
+/// upstream key, else the gateway's) every `apikey` place carries LiveAgent's key instead of
+/// the client's.
+pub fn upstream(t: &Target, req: &RequestParts<'_>, key: &KeySpec, gateway_key: Option<&str>, base_path: &str) -> Upstream {
+    let substitute = key.upstream_apikey.as_deref().or(gateway_key);
+    let mut query = req.query.map(str::to_string);
+    if t.routed.front_controller {
+        if let Some(q) = &query {
+            let handler = t.routed.resource_path.trim_start_matches("/api/");
+            query = Some(form::replace_pairs(q, "handler", handler).0);
+        }
+    }
+    let mut body = None;
+    let mut header_key = HeaderKey::Keep;
+    if let Some(new_key) = substitute {
+        if let Some(q) = &query {
+            query = Some(form::replace_pairs(q, APIKEY, new_key).0);
+        }
+        if let Some(kind) = &req.form {
+            body = kind.replace_field(req.body, APIKEY, new_key);
+        }
+        if req.apikey_header.is_some() {
+            header_key = HeaderKey::Replace(new_key.to_string());
+        }
+    }
+    let path = if t.routed.front_controller { "/api/index.php" } else { t.routed.resource_path.as_str() };
+    let mut path_and_query = format!("{base_path}{path}");
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
+        path_and_query.push('?');
+        path_and_query.push_str(&q);
+    }
+    Upstream { path_and_query, body, header_key }
+}
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those the
+/// gateway sets itself.
+const NOT_FORWARDED: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "accept",
+    "accept-encoding",
+    "content-length",
+    "expect",
+    "x-request-id",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+];
+
+/// Whether `name` is one of `list` (any case).
+pub fn listed(name: &[u8], list: &[&str]) -> bool {
+    list.iter().any(|l| l.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// What the upstream head says besides the client's own fields.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadFacts<'a> {
+    /// The `Host` of LiveAgent.
+    pub host: &'a str,
+    pub request_id: &'a str,
+    /// The client's address, appended to `X-Forwarded-For`.
+    pub client_ip: Option<&'a str>,
+    pub body_len: usize,
+}
+
+/// The request head LiveAgent receives: the client's headers less the per-connection ones,
+/// Host of the upstream, `Accept: application/json`, and the body's exact length.
+pub fn request_head(client: &RequestHead, up: &Upstream, facts: HeadFacts<'_>) -> Vec<u8> {
+    let replace_key = match &up.header_key {
+        HeaderKey::Replace(key) => Some(key.as_str()),
+        HeaderKey::Keep => None,
+    };
+    let mut head = Vec::with_capacity(256 + up.path_and_query.len() + client.fields().len() * 48);
+    head.extend_from_slice(client.method().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(up.path_and_query.as_bytes());
+    head.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut forwarded_for = None;
+    for (name, value) in client.fields().iter() {
+        if forwarded_for.is_none() && name.eq_ignore_ascii_case(b"x-forwarded-for") {
+            forwarded_for = Some(value);
+        }
+        let replaced = replace_key.is_some() && name.eq_ignore_ascii_case(APIKEY.as_bytes());
+        if !replaced && !listed(name, NOT_FORWARDED) {
+            http1::field(&mut head, name, value);
+        }
+    }
+    http1::field(&mut head, b"Host", facts.host.as_bytes());
+    http1::field(&mut head, b"Accept", b"application/json");
+    if facts.body_len > 0 || matches!(client.method(), "POST" | "PUT" | "PATCH") {
+        http1::field(&mut head, b"Content-Length", itoa::Buffer::new().format(facts.body_len).as_bytes());
+    }
+    if let Some(key) = replace_key {
+        http1::field(&mut head, APIKEY.as_bytes(), key.as_bytes());
+    }
+    http1::field(&mut head, b"X-Request-Id", facts.request_id.as_bytes());
+    if let Some(ip) = facts.client_ip {
+        match forwarded_for {
+            Some(earlier) => http1::field(&mut head, b"X-Forwarded-For", &[earlier, b", ", ip.as_bytes()].concat()),
+            None => http1::field(&mut head, b"X-Forwarded-For", ip.as_bytes()),
+        }
+    }
+    http1::field(&mut head, b"X-Forwarded-Proto", b"http");
+    head.extend_from_slice(b"\r\n");
+    head
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::format::Format;
+    use crate::request::target;
+    use crate::testkit::{key, parts};
+
+    fn t(path: &str, query: Option<&str>) -> Target {
+        target(path, query, None).unwrap_or_else(|_| panic!("{path} not routed"))
+    }
+
+    #[test]
+    fn passthrough_without_substitution() {
+        let tg = t("/api/customers/a@b.com.xml", Some("apikey=client&x=%20"));
+        let up = upstream(&tg, &parts("GET", Some("apikey=client&x=%20"), None, None, b""), &key(None), None, "");
+        assert_eq!(
+            up,
+            Upstream { path_and_query: "/api/customers/a@b.com?apikey=client&x=%20".into(), body: None, header_key: HeaderKey::Keep }
+        );
+    }
+
+    #[test]
+    fn substitution_everywhere() {
+        let q = Some("apikey=client");
+        let ct = Some("application/x-www-form-urlencoded");
+        let tg = t("/api/customers", q);
+        let up = upstream(&tg, &parts("POST", q, ct, Some("client"), b"name=a&apikey=client"), &key(Some("LA")), Some("GW"), "/base");
+        assert_eq!(up.path_and_query, "/base/api/customers?apikey=LA");
+        assert_eq!(up.body.as_deref(), Some(&b"name=a&apikey=LA"[..]));
+        assert_eq!(up.header_key, HeaderKey::Replace("LA".into()));
+        let up = upstream(&tg, &parts("GET", q, None, None, b""), &key(None), Some("GW"), "");
+        assert_eq!(up.path_and_query, "/api/customers?apikey=GW");
+    }
+
+    #[test]
+    fn front_controller_keeps_its_form() {
+        let q = Some("handler=customers%2Fa%40b.c.yaml&apikey=client");
+        let tg = t("/api/index.php", q);
+        assert_eq!(tg.format, Format::Yaml);
+        let up = upstream(&tg, &parts("GET", q, None, None, b""), &key(None), None, "");
+        assert_eq!(up.path_and_query, "/api/index.php?handler=customers%2Fa%40b.c&apikey=client");
+    }
+
+    #[test]
+    fn the_head_liveagent_receives() {
+        let mut client = RequestHead::default();
+        let text = "POST /api/tags HTTP/1.1\r\nHost: gw\r\nConnection: keep-alive\r\napikey: client\r\nX-Forwarded-For: 10.0.0.9\r\nX-Custom: 1\r\nContent-Length: 3\r\n\r\n";
+        assert_eq!(client.parse(text.as_bytes()), Ok(Some(text.len())));
+        let up = Upstream { path_and_query: "/api/tags".into(), body: None, header_key: HeaderKey::Replace("LA".into()) };
+        let facts = HeadFacts { host: "la.example", request_id: "r1", client_ip: Some("127.0.0.1"), body_len: 3 };
+        let head = String::from_utf8(request_head(&client, &up, facts)).unwrap_or_default();
+        assert_eq!(
+            head,
+            "POST /api/tags HTTP/1.1\r\nX-Custom: 1\r\nHost: la.example\r\nAccept: application/json\r\nContent-Length: 3\r\n\
+             apikey: LA\r\nX-Request-Id: r1\r\nX-Forwarded-For: 10.0.0.9, 127.0.0.1\r\nX-Forwarded-Proto: http\r\n\r\n"
+        );
+    }
+}

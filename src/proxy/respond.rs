@@ -1,0 +1,100 @@
+//! Owns writing answers: the one place that starts an answer's head and chooses its fields
+//! (through `answer::common_fields`), for answers written whole and answers streamed from
+//! LiveAgent alike. The bytes go out through `conn`.
+
+use super::client::Response;
+use super::conn::{Conn, Fault, Reply};
+use crate::admit::quota::Allowance;
+use crate::answer::{self, Field, Shaped};
+use crate::forward::UpstreamError;
+use crate::http1::Fields;
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// What every answer to a request carries besides its own fields.
+#[derive(Debug, Clone, Copy)]
+pub struct Common<'a> {
+    /// What the key's quotas allow, once they were asked.
+    pub allowance: Option<Allowance>,
+    pub request_id: &'a str,
+}
+
+/// Why a streamed answer stopped before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// Writing to the client failed.
+    Client(Fault),
+    /// LiveAgent's body broke off or was badly framed.
+    Upstream(UpstreamError),
+}
+
+/// The fields an answer has of its own.
+enum Own<'a> {
+    Whole {
+        content_type: &'a str,
+        len: usize,
+        retry_after: Option<&'a str>,
+    },
+    /// LiveAgent's fields, passed on; `sized`: LiveAgent's own framing by length stands.
+    Upstream {
+        fields: &'a Fields,
+        sized: bool,
+    },
+}
+
+/// Starts an answer: status line and every field, then the framing.
+fn head<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, status: u16, common: Common<'_>, own: Own<'_>) {
+    conn.start(status);
+    let (reply, retry_after) = match own {
+        Own::Whole { content_type, len, retry_after } => {
+            conn.header(b"Content-Type", content_type.as_bytes());
+            conn.header(b"Content-Length", itoa::Buffer::new().format(len).as_bytes());
+            (Reply::Sized, retry_after)
+        }
+        Own::Upstream { fields, sized } => {
+            for (name, value) in fields.iter().filter(|&(name, _)| answer::returned(name, sized)) {
+                conn.header(name, value);
+            }
+            (if sized { Reply::Sized } else { Reply::Unsized }, None)
+        }
+    };
+    for (name, value) in answer::common_fields(common.allowance, common.request_id) {
+        match value {
+            Field::Number(n) => conn.header(name.as_bytes(), itoa::Buffer::new().format(n).as_bytes()),
+            Field::Text(text) => conn.header(name.as_bytes(), text.as_bytes()),
+        }
+    }
+    if let Some(retry) = retry_after {
+        conn.header(b"Retry-After", retry.as_bytes());
+    }
+    conn.end_head(reply);
+}
+
+/// Writes an answer whose body is known whole.
+pub async fn whole<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, common: Common<'_>, shaped: &Shaped) -> Result<(), Fault> {
+    let own = Own::Whole { content_type: shaped.content_type, len: shaped.body.len(), retry_after: shaped.retry_after.as_deref() };
+    head(conn, shaped.status, common, own);
+    conn.send(&shaped.body).await?;
+    conn.end().await
+}
+
+/// Streams LiveAgent's answer to the client as it arrives, all but its last piece when that
+/// piece ends the body: the caller then returns LiveAgent's connection to the pool before the
+/// client can see the end and send its next request, sends that piece and ends the answer.
+pub async fn stream<S: AsyncRead + AsyncWrite + Unpin, U: AsyncRead + Unpin>(
+    conn: &mut Conn<S>,
+    common: Common<'_>,
+    response: &mut Response<U>,
+) -> Result<Option<Bytes>, Cut> {
+    let bodiless = matches!(response.status, 204 | 304) || conn.head.is_head();
+    // LiveAgent's own length stands when the body is framed by it (or there is none).
+    let sized = bodiless || response.length().is_some();
+    head(conn, response.status, common, Own::Upstream { fields: &response.headers, sized });
+    while let Some(chunk) = response.chunk().await.map_err(Cut::Upstream)? {
+        if response.ended() {
+            return Ok(Some(chunk));
+        }
+        conn.send(&chunk).await.map_err(Cut::Client)?;
+    }
+    Ok(None)
+}

@@ -1,0 +1,29 @@
+//! Owns what unit tests of several steps build alike: a configured key, and request parts.
+
+use crate::config::{Allow, KeySpec, Limits};
+use crate::request::RequestParts;
+use sha2::{Digest, Sha256};
+use std::num::NonZeroU32;
+
+/// Key `k` for the client secret `client`, one request a second, with `upstream` as its own
+/// LiveAgent key.
+pub fn key(upstream: Option<&str>) -> KeySpec {
+    KeySpec {
+        id: "k".into(),
+        digest: Sha256::digest(b"client").into(),
+        limits: Limits { per_second: NonZeroU32::MIN, burst: NonZeroU32::MIN, per_day: None },
+        upstream_apikey: upstream.map(str::to_string),
+        enabled: true,
+        allow: Allow::default(),
+    }
+}
+
+pub fn parts<'a>(
+    method: &'a str,
+    query: Option<&'a str>,
+    ct: Option<&'a str>,
+    header: Option<&'a str>,
+    body: &'a [u8],
+) -> RequestParts<'a> {
+    RequestParts::new(method, query, ct, header, body)
+}
