@@ -34,6 +34,13 @@ impl UpstreamError {
     }
 }
 
+/// Whether a request with `method` may be sent to LiveAgent again after LiveAgent may have
+/// seen it: the idempotent methods (RFC 9110 §9.2.2). A POST never is: it could create a
+/// second ticket.
+pub fn replayable(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS")
+}
+
 /// What happens to the `apikey` header on the way upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderKey {
@@ -109,6 +116,12 @@ pub fn listed(name: &[u8], list: &[&str]) -> bool {
     list.iter().any(|l| l.as_bytes().eq_ignore_ascii_case(name))
 }
 
+/// Whether `name` is named in a `Connection` field of `fields`: it describes the client's
+/// connection only (RFC 9110 §7.6.1).
+pub fn hop_by_hop(fields: &http1::Fields, name: &[u8]) -> bool {
+    fields.iter().any(|(n, v)| n.eq_ignore_ascii_case(b"connection") && http1::framing::lists_token(v, name))
+}
+
 /// What the upstream head says besides the client's own fields.
 #[derive(Debug, Clone, Copy)]
 pub struct HeadFacts<'a> {
@@ -120,8 +133,11 @@ pub struct HeadFacts<'a> {
     pub body_len: usize,
 }
 
-/// The request head LiveAgent receives: the client's headers less the per-connection ones,
-/// Host of the upstream, `Accept: application/json`, and the body's exact length.
+/// The request head LiveAgent receives: the client's headers less the per-connection ones
+/// (those the gateway sets, those named in `Connection`) and those with `_` in their name
+/// (PHP reads `X_A` and `X-A` both as `HTTP_X_A`: one could pass for the other, as nginx
+/// drops them for), Host of the upstream, `Accept: application/json`, and the body's exact
+/// length.
 pub fn request_head(client: &RequestHead, up: &Upstream, facts: HeadFacts<'_>) -> Vec<u8> {
     let replace_key = match &up.header_key {
         HeaderKey::Replace(key) => Some(key.as_str()),
@@ -132,13 +148,9 @@ pub fn request_head(client: &RequestHead, up: &Upstream, facts: HeadFacts<'_>) -
     head.push(b' ');
     head.extend_from_slice(up.path_and_query.as_bytes());
     head.extend_from_slice(b" HTTP/1.1\r\n");
-    let mut forwarded_for = None;
     for (name, value) in client.fields().iter() {
-        if forwarded_for.is_none() && name.eq_ignore_ascii_case(b"x-forwarded-for") {
-            forwarded_for = Some(value);
-        }
         let replaced = replace_key.is_some() && name.eq_ignore_ascii_case(APIKEY.as_bytes());
-        if !replaced && !listed(name, NOT_FORWARDED) {
+        if !replaced && !listed(name, NOT_FORWARDED) && !hop_by_hop(client.fields(), name) && !name.contains(&b'_') {
             http1::field(&mut head, name, value);
         }
     }
@@ -152,10 +164,15 @@ pub fn request_head(client: &RequestHead, up: &Upstream, facts: HeadFacts<'_>) -
     }
     http1::field(&mut head, b"X-Request-Id", facts.request_id.as_bytes());
     if let Some(ip) = facts.client_ip {
-        match forwarded_for {
-            Some(earlier) => http1::field(&mut head, b"X-Forwarded-For", &[earlier, b", ", ip.as_bytes()].concat()),
-            None => http1::field(&mut head, b"X-Forwarded-For", ip.as_bytes()),
+        // Every line the client sent, in order, then the peer: one line, as RFC 9110 §5.3
+        // allows, so no reader takes only the first.
+        let mut chain = Vec::new();
+        for earlier in client.fields().all("x-forwarded-for") {
+            chain.extend_from_slice(earlier);
+            chain.extend_from_slice(b", ");
         }
+        chain.extend_from_slice(ip.as_bytes());
+        http1::field(&mut head, b"X-Forwarded-For", &chain);
     }
     http1::field(&mut head, b"X-Forwarded-Proto", b"http");
     head.extend_from_slice(b"\r\n");
@@ -208,7 +225,7 @@ mod tests {
     #[test]
     fn the_head_liveagent_receives() {
         let mut client = RequestHead::default();
-        let text = "POST /api/tags HTTP/1.1\r\nHost: gw\r\nConnection: keep-alive\r\napikey: client\r\nX-Forwarded-For: 10.0.0.9\r\nX-Custom: 1\r\nContent-Length: 3\r\n\r\n";
+        let text = "POST /api/tags HTTP/1.1\r\nHost: gw\r\nConnection: keep-alive, X-Hop\r\napikey: client\r\nX-Hop: 1\r\nX-Forwarded-For: 10.0.0.9\r\nX-Custom: 1\r\nX-Forwarded-For: 10.0.0.8, 10.0.0.7\r\nTransfer_Encoding: chunked\r\nContent-Length: 3\r\n\r\n";
         assert_eq!(client.parse(text.as_bytes()), Ok(Some(text.len())));
         let up = Upstream { path_and_query: "/api/tags".into(), body: None, header_key: HeaderKey::Replace("LA".into()) };
         let facts = HeadFacts { host: "la.example", request_id: "r1", client_ip: Some("127.0.0.1"), body_len: 3 };
@@ -216,7 +233,7 @@ mod tests {
         assert_eq!(
             head,
             "POST /api/tags HTTP/1.1\r\nX-Custom: 1\r\nHost: la.example\r\nAccept: application/json\r\nContent-Length: 3\r\n\
-             apikey: LA\r\nX-Request-Id: r1\r\nX-Forwarded-For: 10.0.0.9, 127.0.0.1\r\nX-Forwarded-Proto: http\r\n\r\n"
+             apikey: LA\r\nX-Request-Id: r1\r\nX-Forwarded-For: 10.0.0.9, 10.0.0.8, 10.0.0.7, 127.0.0.1\r\nX-Forwarded-Proto: http\r\n\r\n"
         );
     }
 }

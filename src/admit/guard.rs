@@ -6,7 +6,7 @@
 //! whose bucket has refilled are dropped (at most once a second, so a flood cannot make every
 //! request scan the table); if it is still full, new addresses are not tracked until it frees.
 
-use crate::config::{ClientIp, GuardSettings};
+use crate::config::{Cidr, ClientIp, GuardSettings};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -21,11 +21,41 @@ pub fn system_monotonic() -> Monotonic {
 }
 
 /// The address the guard counts for a request.
-pub fn client_ip(mode: ClientIp, peer: Option<IpAddr>, forwarded_for: Option<&str>) -> Option<IpAddr> {
-    match mode {
-        ClientIp::Peer => peer,
-        ClientIp::ForwardedFor => forwarded_for.and_then(|h| h.rsplit(',').next()).and_then(|ip| ip.trim().parse().ok()).or(peer),
+/// `forwarded_for`: every `X-Forwarded-For` line, in order. As nginx's `set_real_ip_from` with
+/// `real_ip_recursive on`: the entries of all lines joined, then the peer, are read from the
+/// right; the first that is not a trusted proxy is the client (all trusted: the left-most). An
+/// entry that is not an address stops the walk at the hop before it, which put it there. With
+/// no trusted proxies, one hop is trusted: the right-most entry, which the balancer in front
+/// added (a client can write any entry to the left of it).
+pub fn client_ip<'a>(
+    mode: ClientIp,
+    trusted: &[Cidr],
+    peer: Option<IpAddr>,
+    forwarded_for: impl DoubleEndedIterator<Item = &'a [u8]>,
+) -> Option<IpAddr> {
+    if mode == ClientIp::Peer {
+        return peer;
     }
+    let mut entries = forwarded_for.rev().flat_map(|line| line.rsplit(|&b| b == b',')).map(parse_ip);
+    if trusted.is_empty() {
+        return entries.next().flatten().or(peer);
+    }
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    let mut client = peer?;
+    for entry in entries {
+        if !is_trusted(client) {
+            break;
+        }
+        match entry {
+            Some(ip) => client = ip,
+            None => break,
+        }
+    }
+    Some(client)
+}
+
+fn parse_ip(entry: &[u8]) -> Option<IpAddr> {
+    std::str::from_utf8(entry).ok()?.trim().parse().ok()
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -153,8 +183,26 @@ mod tests {
     #[test]
     fn forwarded_for_uses_the_last_hop() {
         let peer = Some(ip(9));
-        assert_eq!(client_ip(ClientIp::Peer, peer, Some("1.2.3.4")), peer);
-        assert_eq!(client_ip(ClientIp::ForwardedFor, peer, Some("6.6.6.6, 1.2.3.4")), "1.2.3.4".parse().ok());
-        assert_eq!(client_ip(ClientIp::ForwardedFor, peer, Some("garbage")), peer);
+        let xff = |lines: &'static [&'static str]| lines.iter().map(|l| l.as_bytes());
+        assert_eq!(client_ip(ClientIp::Peer, &[], peer, xff(&["1.2.3.4"])), peer);
+        assert_eq!(client_ip(ClientIp::ForwardedFor, &[], peer, xff(&["6.6.6.6, 1.2.3.4"])), "1.2.3.4".parse().ok());
+        assert_eq!(client_ip(ClientIp::ForwardedFor, &[], peer, xff(&["garbage"])), peer);
+        // A forged first line does not beat the balancer's own, added as a second line.
+        assert_eq!(client_ip(ClientIp::ForwardedFor, &[], peer, xff(&["6.6.6.6", "1.2.3.4"])), "1.2.3.4".parse().ok());
+    }
+
+    #[test]
+    fn trusted_proxies_are_walked_from_the_right() {
+        let trusted = [Cidr::parse("10.0.0.0/8").unwrap_or_else(|e| panic!("{e}")), Cidr::parse("::1").unwrap_or_else(|e| panic!("{e}"))];
+        let lb: Option<IpAddr> = "10.1.1.1".parse().ok();
+        let xff = |lines: &'static [&'static str]| lines.iter().map(|l| l.as_bytes());
+        let walk = |peer, lines| client_ip(ClientIp::ForwardedFor, &trusted, peer, xff(lines));
+        assert_eq!(walk(lb, &["6.6.6.6, 203.0.113.7, 10.2.2.2"]), "203.0.113.7".parse().ok(), "forged entries left of the client");
+        assert_eq!(walk(lb, &["6.6.6.6", "203.0.113.7"]), "203.0.113.7".parse().ok(), "lines are joined in order");
+        assert_eq!(walk("198.51.100.1".parse().ok(), &["203.0.113.7"]), "198.51.100.1".parse().ok(), "an untrusted peer is the client");
+        assert_eq!(walk(lb, &["10.3.3.3"]), "10.3.3.3".parse().ok(), "all trusted: the left-most");
+        assert_eq!(walk(lb, &["203.0.113.7, junk, 10.2.2.2"]), "10.2.2.2".parse().ok(), "the walk stops at a bad entry");
+        assert_eq!(walk("::1".parse().ok(), &["2001:db8::5"]), "2001:db8::5".parse().ok());
+        assert_eq!(walk("::ffff:10.0.0.1".parse().ok(), &["192.0.2.1"]), "192.0.2.1".parse().ok(), "IPv4 seen through IPv6");
     }
 }

@@ -61,28 +61,39 @@ impl Refusal {
     }
 }
 
-/// The guard, then authentication and authorisation, then the quotas. A missing or unknown
-/// key counts against the request's address in the guard. `redis_failed` hears of every
-/// failure of the shared quota store (for logs and metrics).
+/// Authentication and authorisation, the guard for the failures, then the quotas. A key that
+/// authenticates is never refused by the guard: it slows down guessing, not the working
+/// integrations that share an address (a NAT) with a misconfigured one. A missing or unknown
+/// key counts against the request's address; once the address is tripped, such requests get
+/// the guard's 429 instead of the 401, so a guesser is told nothing but to wait.
+/// `redis_failed` hears of every failure of the shared quota store (for logs and metrics).
 pub async fn admit<'k>(
     gate: &Gate<'k>,
     target: &Target,
     req: &RequestParts<'_>,
     redis_failed: impl FnOnce(&QuotaStoreError),
 ) -> Result<Admitted<'k>, Refusal> {
-    if let Some((guard, ip)) = gate.guard {
-        guard.check(ip).map_err(|retry_after| Refusal::Guarded { retry_after })?;
-    }
     let form_body = req.form.as_ref().map(|kind| (kind, req.body));
     let presented = auth::find_key(req.query, form_body, req.apikey_header);
-    let key = gate.store.authorize(presented.as_ref(), req.method, target.routed.endpoint).inspect_err(|e| {
-        if let (Some((guard, ip)), AuthError::Missing | AuthError::Invalid) = (gate.guard, e) {
-            guard.failure(ip);
-        }
-    })?;
+    let key = match gate.store.authorize(presented.as_ref(), req.method, target.routed.endpoint) {
+        Ok(key) => key,
+        Err(e @ (AuthError::Missing | AuthError::Invalid)) => return Err(guarded(gate, e)),
+        Err(e) => return Err(e.into()),
+    };
     match quota::check(key, gate.shared, gate.quotas, redis_failed).await {
         Ok(allowance) => Ok(Admitted { key, allowance }),
         Err(error) => Err(Refusal::Quota { key_id: key.id.clone(), error }),
+    }
+}
+
+/// A failed authentication: counted by the guard, and its 429 once the address is tripped.
+fn guarded(gate: &Gate<'_>, e: AuthError) -> Refusal {
+    let Some((guard, ip)) = gate.guard else { return e.into() };
+    let refused = guard.check(ip);
+    guard.failure(ip);
+    match refused {
+        Ok(()) => e.into(),
+        Err(retry_after) => Refusal::Guarded { retry_after },
     }
 }
 
@@ -125,7 +136,7 @@ mod tests {
     }
 
     #[test]
-    fn guard_then_key_then_quota() {
+    fn key_then_guard_then_quota() {
         let store = KeyStore::new(vec![crate::testkit::key(None)]);
         let quotas = Quotas::new();
         let settings = GuardSettings { per_minute: 1, burst: 1, max_clients: 10, client_ip: ClientIp::Peer };
@@ -142,9 +153,14 @@ mod tests {
             panic!("{refused:?}")
         };
         assert_eq!((key_id.as_str(), allowance.remaining), ("k", 0));
-        // A wrong key trips the guard (burst 1); then the address is refused before its key is read.
+        // A wrong key trips the guard (burst 1); then the address's failures get the 429.
         let bad = parts("GET", Some("apikey=guess"), None, None, b"");
         assert_eq!(block_on(admit(&gate, &tg, &bad, |_| {})).err(), Some(Refusal::Auth(AuthError::Invalid)));
         assert_eq!(block_on(admit(&gate, &tg, &bad, |_| {})).err(), Some(Refusal::Guarded { retry_after: 60 }));
+        let none = parts("GET", None, None, None, b"");
+        assert_eq!(block_on(admit(&gate, &tg, &none, |_| {})).err(), Some(Refusal::Guarded { retry_after: 60 }));
+        // A working key from the same address is still served (its quota refuses it here).
+        let again = block_on(admit(&gate, &tg, &good, |_| {})).err();
+        assert!(matches!(again, Some(Refusal::Quota { .. })), "{again:?}");
     }
 }

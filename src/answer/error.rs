@@ -31,6 +31,7 @@ impl Failure {
             Failure::Request(RequestError::Unrouted(_)) => GatewayError::NotFound,
             Failure::Request(RequestError::BodyTooLarge) => GatewayError::BodyTooLarge,
             Failure::Request(RequestError::Unreadable) => GatewayError::BadRequest,
+            Failure::Request(RequestError::MethodNotAllowed) => GatewayError::MethodNotAllowed,
             Failure::Refused(Refusal::Guarded { retry_after }) => GatewayError::TooManyAuthFailures { retry_after: *retry_after },
             Failure::Refused(Refusal::Auth(AuthError::Missing)) => GatewayError::MissingKey,
             Failure::Refused(Refusal::Auth(AuthError::Invalid)) => GatewayError::InvalidKey,
@@ -66,6 +67,8 @@ pub enum GatewayError {
     Forbidden,
     #[error("Not found")]
     NotFound,
+    #[error("Method not allowed")]
+    MethodNotAllowed,
     #[error("Request body too large")]
     BodyTooLarge,
     #[error("Rate limit exceeded")]
@@ -92,6 +95,7 @@ impl GatewayError {
             GatewayError::MissingKey | GatewayError::InvalidKey => 401,
             GatewayError::Forbidden => 403,
             GatewayError::NotFound => 404,
+            GatewayError::MethodNotAllowed => 405,
             GatewayError::BodyTooLarge => 413,
             GatewayError::RateLimited { .. } | GatewayError::DailyQuotaExceeded { .. } | GatewayError::TooManyAuthFailures { .. } => 429,
             GatewayError::QuotaUnavailable => 503,
@@ -127,6 +131,7 @@ mod tests {
             (Unrouted { why: RouteError::NotApi, format: Format::Json }.into(), 404, None),
             (RequestError::BodyTooLarge.into(), 413, None),
             (RequestError::Unreadable.into(), 400, None),
+            (RequestError::MethodNotAllowed.into(), 405, None),
             (Refusal::Guarded { retry_after: 7 }.into(), 429, Some(7)),
             (Refusal::Auth(AuthError::Missing).into(), 401, None),
             (Refusal::Auth(AuthError::Forbidden).into(), 403, None),

@@ -3,7 +3,7 @@
 //! in, status and bytes out.
 
 use super::envelope::Envelope;
-use super::error::Failure;
+use super::error::{Failure, GatewayError};
 use crate::forward::UpstreamError;
 use crate::request::format::Format;
 use crate::transcode;
@@ -18,6 +18,8 @@ pub struct Shaped {
     pub upstream_error: Option<UpstreamError>,
     /// `Retry-After`: the gateway's own on its refusals, LiveAgent's on its answers.
     pub retry_after: Option<String>,
+    /// `Allow`, on a 405.
+    pub allow: Option<&'static str>,
 }
 
 /// Whether a response with this status and format can be streamed to the client untouched:
@@ -46,15 +48,16 @@ pub fn failure(f: &Failure, format: Format, request_id: &str) -> Shaped {
     let e = f.gateway_error();
     let mut shaped = envelope(Envelope::for_error(e, request_id), format, f.upstream_error());
     shaped.retry_after = e.retry_after().map(|secs| secs.to_string());
+    shaped.allow = (e == GatewayError::MethodNotAllowed).then_some(crate::request::ALLOW);
     shaped
 }
 
 fn envelope(e: Envelope, format: Format, upstream_error: Option<UpstreamError>) -> Shaped {
-    Shaped { status: e.status, content_type: format.content_type(), body: e.render(format), upstream_error, retry_after: None }
+    Shaped { status: e.status, content_type: format.content_type(), body: e.render(format), upstream_error, retry_after: None, allow: None }
 }
 
 fn ok(status: u16, format: Format, body: Vec<u8>) -> Shaped {
-    Shaped { status, content_type: format.content_type(), body, upstream_error: None, retry_after: None }
+    Shaped { status, content_type: format.content_type(), body, upstream_error: None, retry_after: None, allow: None }
 }
 
 #[cfg(test)]
@@ -92,6 +95,8 @@ mod tests {
         let guarded: Failure = crate::admit::Refusal::Guarded { retry_after: 9 }.into();
         let s = failure(&guarded, Format::Json, "r");
         assert_eq!((s.status, s.upstream_error, s.retry_after.as_deref()), (429, None, Some("9")));
+        let s = failure(&crate::request::RequestError::MethodNotAllowed.into(), Format::Json, "r");
+        assert_eq!((s.status, s.allow), (405, Some("GET, HEAD, POST, PUT, DELETE")));
     }
 
     #[test]

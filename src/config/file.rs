@@ -33,6 +33,9 @@ pub struct FileConfig {
     /// The brute-force guard; `null` turns it off.
     #[serde(default = "default_auth_guard")]
     pub auth_guard: Option<AuthGuardFile>,
+    /// Address blocks of the proxies in front whose `X-Forwarded-For` entries are believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// How a SIGTERM (or the end of an upgrade) stops the process.
@@ -99,6 +102,9 @@ pub struct UpstreamFile {
     pub connect_timeout: String,
     #[serde(default = "default_read_timeout")]
     pub read_timeout: String,
+    /// How long a pooled connection to LiveAgent may sit idle.
+    #[serde(default = "default_upstream_idle")]
+    pub idle_timeout: String,
     #[serde(default = "default_max_response_bytes")]
     pub max_response_bytes: u64,
     /// PEM file of the CAs trusted for an https LiveAgent; `None` trusts the system's roots.
@@ -205,6 +211,9 @@ fn default_connect_timeout() -> String {
 }
 fn default_read_timeout() -> String {
     "30s".into()
+}
+fn default_upstream_idle() -> String {
+    "4s".into()
 }
 fn default_max_response_bytes() -> u64 {
     16 * 1024 * 1024

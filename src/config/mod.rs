@@ -57,6 +57,8 @@ pub struct Config {
     pub threads: usize,
     pub log: Log,
     pub auth_guard: Option<GuardSettings>,
+    /// The proxies in front of the gateway whose `X-Forwarded-For` entries are believed.
+    pub trusted_proxies: Vec<Cidr>,
     pub shutdown: Shutdown,
 }
 
@@ -71,12 +73,52 @@ pub struct GuardSettings {
     pub client_ip: ClientIp,
 }
 
+/// An address block (`10.0.0.0/8`, `::1/128`; a bare address is one address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    net: std::net::IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(text: &str) -> Result<Cidr, String> {
+        let bad = || format!("{text:?} is not an address block like 10.0.0.0/8 or 2001:db8::/32");
+        let (addr, prefix) = text.trim().split_once('/').map_or((text.trim(), None), |(a, p)| (a, Some(p)));
+        let net: std::net::IpAddr = addr.parse().map_err(|_| bad())?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.parse::<u8>().ok().filter(|&p| p <= max).ok_or_else(bad)?,
+            None => max,
+        };
+        Ok(Cidr { net, prefix })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        // An IPv4 client seen through an IPv6 socket (::ffff:a.b.c.d) is the IPv4 address.
+        let ip = match ip {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+            v4 => v4,
+        };
+        let bits = |ip: std::net::IpAddr| match ip {
+            std::net::IpAddr::V4(a) => (u128::from(u32::from(a)) << 96, 32u8),
+            std::net::IpAddr::V6(a) => (u128::from(a), 128u8),
+        };
+        let ((net, width), (addr, addr_width)) = (bits(self.net), bits(ip));
+        if width != addr_width {
+            return false;
+        }
+        let mask = if self.prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(self.prefix)) };
+        net & mask == addr & mask
+    }
+}
+
 /// Where the client's address comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientIp {
     /// The TCP peer.
     Peer,
-    /// The right-most `X-Forwarded-For` entry (the one the load balancer in front added).
+    /// `X-Forwarded-For`: the right-most entry that is not a trusted proxy (`trusted_proxies`;
+    /// without any, the right-most entry: the one the load balancer in front added).
     ForwardedFor,
 }
 
@@ -96,6 +138,9 @@ pub struct Upstream {
     pub apikey: Option<String>,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
+    /// How long a pooled connection may sit idle: below LiveAgent's server's keep-alive limit
+    /// (Apache's default is 5 s), so a request is not written into a connection it is closing.
+    pub idle_timeout: Duration,
     pub max_response_bytes: usize,
     pub ca_file: Option<PathBuf>,
 }

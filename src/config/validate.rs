@@ -4,7 +4,7 @@
 use super::check::Check;
 use super::file::{FileConfig, KeyFile, LimitsFile};
 use super::keys::{validate_keys, Seen};
-use super::{ClientIp, Config, GuardSettings, Limits, Loaded, Log, OnRedisError, Problem, Redis, Shutdown, Upstream};
+use super::{Cidr, ClientIp, Config, GuardSettings, Limits, Loaded, Log, OnRedisError, Problem, Redis, Shutdown, Upstream};
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 
@@ -27,6 +27,12 @@ pub fn validate(file: FileConfig, keys_file: Option<PathBuf>, extra_keys: Vec<Ke
     }
     let log = log(&mut c, &file.log.level, &file.log.format);
     let auth_guard = file.auth_guard.as_ref().and_then(|g| guard(&mut c, g));
+    let trusted_proxies: Vec<Cidr> = file
+        .trusted_proxies
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| Cidr::parse(t).map_err(|m| c.fail(format!("trusted_proxies[{i}]"), m)).ok())
+        .collect();
     let grace_period = c.duration("shutdown.grace_period", &file.shutdown.grace_period);
     let shutdown_timeout = c.duration("shutdown.timeout", &file.shutdown.timeout);
     // Keys are checked even when the defaults are broken, so every problem shows at once.
@@ -53,6 +59,7 @@ pub fn validate(file: FileConfig, keys_file: Option<PathBuf>, extra_keys: Vec<Ke
                     threads: file.threads,
                     log,
                     auth_guard,
+                    trusted_proxies,
                     shutdown,
                 },
                 warnings: c.warnings,
@@ -66,6 +73,7 @@ fn upstream(c: &mut Check, file: &FileConfig) -> Option<Upstream> {
     let u = &file.upstream;
     let connect_timeout = c.duration("upstream.connect_timeout", &u.connect_timeout);
     let read_timeout = c.duration("upstream.read_timeout", &u.read_timeout);
+    let idle_timeout = c.duration("upstream.idle_timeout", &u.idle_timeout);
     if u.max_response_bytes == 0 {
         c.fail("upstream.max_response_bytes", "must be at least 1");
     }
@@ -89,6 +97,7 @@ fn upstream(c: &mut Check, file: &FileConfig) -> Option<Upstream> {
         apikey: u.apikey.clone(),
         connect_timeout: connect_timeout?,
         read_timeout: read_timeout?,
+        idle_timeout: idle_timeout?,
         max_response_bytes: usize::try_from(u.max_response_bytes).unwrap_or(usize::MAX),
         ca_file: u.ca_file.clone(),
     })

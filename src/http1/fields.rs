@@ -36,8 +36,13 @@ impl Fields {
     }
 
     /// Every field as sent, in order; names as spelled (tokens, so ASCII).
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], &[u8])> {
         self.list.iter().map(|&(name, value)| (self.bytes(name), self.bytes(value)))
+    }
+
+    /// The values of every field called `name` (any case), in order.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl DoubleEndedIterator<Item = &'a [u8]> {
+        self.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v)
     }
 
     pub fn len(&self) -> usize {
@@ -60,6 +65,16 @@ impl Fields {
     pub fn lists(&self, name: &str, token: &[u8]) -> bool {
         self.iter().any(|(n, v)| n.eq_ignore_ascii_case(name.as_bytes()) && framing::lists_token(v, token))
     }
+}
+
+/// The `timeout=` of a `Keep-Alive` field (RFC 2068 §19.7.1, as Apache and nginx send it):
+/// how long the server keeps an idle connection open.
+pub fn keep_alive_timeout(value: &[u8]) -> Option<std::time::Duration> {
+    value.split(|&b| b == b',').find_map(|param| {
+        let (name, secs) = param.trim_ascii().split_at(param.trim_ascii().iter().position(|&b| b == b'=')?);
+        let secs = std::str::from_utf8(&secs[1..]).ok()?.trim().parse().ok()?;
+        name.trim_ascii().eq_ignore_ascii_case(b"timeout").then(|| std::time::Duration::from_secs(secs))
+    })
 }
 
 /// Where `piece`, a slice of `whole`, lies in it.

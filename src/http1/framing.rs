@@ -1,10 +1,11 @@
 //! Owns HTTP/1.1 body framing, of requests and responses alike (RFC 9112 §6, §7): where a body
 //! ends, and the decoding of chunked transfer coding. Bytes in, body pieces out; no I/O.
 
+use super::chunk;
 use bytes::{Buf, Bytes, BytesMut};
 
-/// Longest chunk-size or trailer line accepted.
-const MAX_LINE: usize = 4096;
+/// Most trailer fields accepted after a chunked body.
+const MAX_TRAILERS: usize = 32;
 
 /// How the end of a response body is found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +91,8 @@ enum State {
     ChunkSize,
     ChunkData(u64),
     ChunkEnd,
-    Trailers,
+    /// Reading trailer fields, this many so far.
+    Trailers(usize),
     UntilClose,
     Done,
 }
@@ -134,13 +136,12 @@ impl Body {
                     return Ok(Some(buf.split_to(take).freeze()));
                 }
                 State::UntilClose => return Ok((!buf.is_empty()).then(|| buf.split().freeze())),
-                State::ChunkSize => match httparse::parse_chunk_size(buf) {
-                    Ok(httparse::Status::Complete((used, size))) => {
+                State::ChunkSize => match chunk::size_line(buf).map_err(|_| Malformed)? {
+                    Some((used, size)) => {
                         buf.advance(used);
-                        self.state = if size == 0 { State::Trailers } else { State::ChunkData(size) };
+                        self.state = if size == 0 { State::Trailers(0) } else { State::ChunkData(size) };
                     }
-                    Ok(httparse::Status::Partial) if buf.len() < MAX_LINE => return Ok(None),
-                    _ => return Err(Malformed),
+                    None => return Ok(None),
                 },
                 State::ChunkEnd => {
                     if buf.len() < 2 {
@@ -152,16 +153,20 @@ impl Body {
                     buf.advance(2);
                     self.state = State::ChunkSize;
                 }
-                State::Trailers => {
-                    // Trailer fields are dropped: the gateway answers with its own framing.
-                    match buf.windows(2).position(|w| w == b"\r\n") {
-                        Some(0) => {
-                            buf.advance(2);
+                State::Trailers(lines) => {
+                    // Trailer fields are read as fields, then dropped: the gateway answers
+                    // with its own framing.
+                    match chunk::trailer_line(buf).map_err(|_| Malformed)? {
+                        Some((used, true)) => {
+                            buf.advance(used);
                             self.state = State::Done;
                         }
-                        Some(line) if line < MAX_LINE => buf.advance(line + 2),
-                        None if buf.len() < MAX_LINE => return Ok(None),
-                        _ => return Err(Malformed),
+                        Some(_) if lines >= MAX_TRAILERS => return Err(Malformed),
+                        Some((used, false)) => {
+                            buf.advance(used);
+                            self.state = State::Trailers(lines + 1);
+                        }
+                        None => return Ok(None),
                     }
                 }
             }
@@ -170,6 +175,15 @@ impl Body {
 
     pub fn done(&self) -> bool {
         self.state == State::Done
+    }
+
+    /// Bytes the framing has announced and not handed out yet: the rest of the body's length
+    /// or of the current chunk (so a chunk declared larger than a cap is refused at once).
+    pub fn declared(&self) -> u64 {
+        match self.state {
+            State::Length(n) | State::ChunkData(n) => n,
+            _ => 0,
+        }
     }
 
     /// Bytes of body still to come when its length is known.
@@ -250,12 +264,35 @@ mod tests {
     }
 
     #[test]
+    fn lenient_chunk_lines_are_malformed() {
+        for bad in [
+            &b"2;\nxx\r\n0\r\n\r\n"[..],
+            b"\r\nhello\r\n0\r\n\r\n",
+            b"2\r\nxx\r\n0\r\nX\n\r\n",
+            b"2\nxx\r\n0\r\n\r\n",
+            b"2\r\nxx\n0\r\n\r\n",
+        ] {
+            assert_eq!(decode(Framing::Chunked, bad, 64), Err(Malformed), "{}", String::from_utf8_lossy(bad));
+        }
+        let many = format!("0\r\n{}\r\n", "X: 1\r\n".repeat(MAX_TRAILERS + 1));
+        assert_eq!(decode(Framing::Chunked, many.as_bytes(), 64), Err(Malformed));
+    }
+
+    #[test]
+    fn a_chunk_declares_its_size_before_its_data() {
+        let mut body = Body::new(Framing::Chunked);
+        let mut buf = BytesMut::from(&b"FFFFFFFFFFFFFFFF\r\nab"[..]);
+        assert_eq!(body.next(&mut buf), Ok(Some(Bytes::from_static(b"ab"))));
+        assert_eq!(body.declared(), u64::MAX - 2);
+    }
+
+    #[test]
     fn bad_or_short_bodies_are_malformed() {
         assert_eq!(decode(Framing::Chunked, b"zz\r\nhello\r\n0\r\n\r\n", 64), Err(Malformed));
         assert_eq!(decode(Framing::Chunked, b"5\r\nhelloXX0\r\n\r\n", 64), Err(Malformed));
         assert_eq!(decode(Framing::Chunked, b"5\r\nhel", 64), Err(Malformed));
         assert_eq!(decode(Framing::Length(10), b"hello", 64), Err(Malformed));
-        assert_eq!(decode(Framing::Chunked, &[b'1'; MAX_LINE + 1], 64), Err(Malformed));
+        assert_eq!(decode(Framing::Chunked, &[b'1'; chunk::MAX_LINE + 1], 64), Err(Malformed));
     }
 
     #[test]

@@ -2,12 +2,14 @@
 //! fields, request heads (clients to the gateway), response heads (LiveAgent to the gateway),
 //! body framing, and writing heads and chunks. One parser per head kind, one set of limits.
 
+mod chunk;
 mod fields;
 pub mod framing;
 mod request;
 mod response;
 mod write;
 
+pub use fields::keep_alive_timeout;
 pub use fields::Fields;
 pub use framing::{Body, Framing, Malformed};
 pub use request::RequestHead;

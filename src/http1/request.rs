@@ -43,6 +43,11 @@ impl RequestHead {
         self.query = query.map(|q| span_in(input, q.as_bytes()));
         self.http10 = version == 0;
         self.fields.fill(&input[..len], req.headers);
+        // RFC 9112 §3.2: an HTTP/1.1 request has exactly one Host; none may have two.
+        let hosts = self.fields.iter().filter(|(name, _)| name.eq_ignore_ascii_case(b"host")).count();
+        if hosts > 1 || (hosts == 0 && !self.http10) {
+            return Err(HeadError::Malformed);
+        }
         Ok(Some(len))
     }
 

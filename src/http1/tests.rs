@@ -4,6 +4,13 @@
 use super::*;
 
 fn parsed(text: &str) -> RequestHead {
+    // Every HTTP/1.1 request needs its Host: one is added after the request line when missing.
+    let text = match text.split_once("\r\n") {
+        Some((line, rest)) if !text.to_ascii_lowercase().contains("\r\nhost:") && line.ends_with("1.1") => {
+            format!("{line}\r\nHost: x\r\n{rest}")
+        }
+        _ => text.to_string(),
+    };
     let mut head = RequestHead::default();
     assert_eq!(head.parse(text.as_bytes()), Ok(Some(text.len())), "{text:?}");
     head
@@ -47,8 +54,20 @@ fn bad_heads_are_refused() {
     assert_eq!(head.parse(long.as_bytes()), Err(HeadError::TooLarge));
     let many = format!("GET /a HTTP/1.1\r\n{}\r\n", "X: v\r\n".repeat(129));
     assert_eq!(head.parse(many.as_bytes()), Err(HeadError::TooLarge));
-    let enough = format!("GET /a HTTP/1.1\r\n{}\r\n", "X: v\r\n".repeat(128));
+    let enough = format!("GET /a HTTP/1.1\r\nHost: x\r\n{}\r\n", "X: v\r\n".repeat(127));
     assert_eq!(head.parse(enough.as_bytes()), Ok(Some(enough.len())));
+}
+
+#[test]
+fn host_is_said_once_in_http11() {
+    let mut head = RequestHead::default();
+    for bad in ["GET /a HTTP/1.1\r\n\r\n", "GET /a HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n", "GET /a HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n"]
+    {
+        assert_eq!(head.parse(bad.as_bytes()), Err(HeadError::Malformed), "{bad:?}");
+    }
+    for good in ["GET /a HTTP/1.0\r\n\r\n", "GET /a HTTP/1.1\r\nHOST: a\r\n\r\n", "GET http://a/b HTTP/1.1\r\nHost: a\r\n\r\n"] {
+        assert_eq!(head.parse(good.as_bytes()), Ok(Some(good.len())), "{good:?}");
+    }
 }
 
 #[test]

@@ -8,7 +8,7 @@
 
 use super::deadline::Deadline;
 use crate::forward::UpstreamError;
-use crate::http1::{Body, Fields, Framing, ResponseHead};
+use crate::http1::{self, Body, Fields, Framing, ResponseHead};
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -32,8 +32,6 @@ const MAX_INFORMATIONAL: usize = 4;
 const HEAD_READ: usize = 4096;
 /// Room made for each read of a body.
 const BODY_READ: usize = 64 * 1024;
-/// How long a pooled connection may wait for its next request.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why an exchange failed, and whether trying again on a new connection is safe: only when
 /// a pooled connection turned out closed before any byte of an answer came back.
@@ -58,6 +56,30 @@ struct Link<S> {
     peer: u64,
     /// When it went into the pool.
     since: Instant,
+    /// How long it may wait there: below LiveAgent's own idle limit, so the server does not
+    /// close it just as a request is written (which could then not be sent again safely).
+    ttl: Duration,
+}
+
+impl<S> Link<S> {
+    fn fresh(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.since) < self.ttl
+    }
+}
+
+/// One request to send.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    /// The head, ending with its blank line.
+    pub head: &'a [u8],
+    pub body: &'a [u8],
+    /// A HEAD request: the answer has no body whatever its head says.
+    pub head_request: bool,
+    /// Whether the method is idempotent, so the request may be sent again after LiveAgent
+    /// may have seen it (RFC 9110 §9.2.2). A request none of which was written may always be.
+    pub replayable: bool,
+    /// How long each read and write may wait.
+    pub timeout: Duration,
 }
 
 /// Keep-alive connections to LiveAgent, most recently used first out.
@@ -81,7 +103,15 @@ impl<D: Dial> Pool<D> {
             }
         }
         let stream = self.dialer.dial(peer).await.map_err(Failure::new)?;
-        Ok((Link { stream, deadline: Deadline::default(), buf: BytesMut::with_capacity(HEAD_READ), peer: key, since: now }, false))
+        let link = Link {
+            stream,
+            deadline: Deadline::default(),
+            buf: BytesMut::with_capacity(HEAD_READ),
+            peer: key,
+            since: now,
+            ttl: Duration::ZERO,
+        };
+        Ok((link, false))
     }
 
     fn take(&self, key: u64, now: Instant) -> Option<Link<D::Stream>> {
@@ -89,7 +119,7 @@ impl<D: Dial> Pool<D> {
         // Newest first: the one least likely to have been closed by the server meanwhile.
         // Older ones of the same peer stay; those of another peer (before a reload) go.
         while let Some(entry) = idle.pop_back() {
-            if entry.peer == key && now.saturating_duration_since(entry.since) < IDLE_TIMEOUT {
+            if entry.peer == key && entry.fresh(now) {
                 return Some(entry);
             }
         }
@@ -99,32 +129,24 @@ impl<D: Dial> Pool<D> {
     fn put(&self, mut conn: Link<D::Stream>, now: Instant) {
         let Ok(mut idle) = self.idle.lock() else { return };
         // The oldest are at the front: drop the expired and, when full, the oldest of all.
-        while idle.front().is_some_and(|e| now.duration_since(e.since) >= IDLE_TIMEOUT) || idle.len() >= self.max_idle {
+        while idle.front().is_some_and(|e| !e.fresh(now)) || idle.len() >= self.max_idle {
             idle.pop_front();
         }
         conn.since = now;
         idle.push_back(conn);
     }
 
-    /// Sends one request (`head` ends with its blank line) and reads the response head. A
-    /// pooled connection found closed before any answer is retried once on a new connection.
+    /// Sends one request and reads the response head. A pooled connection found closed before
+    /// any answer is tried again once on a new connection, when that is safe: none of the
+    /// request was written, or it is replayable (RFC 9112 §9.3.1.1; Go's net/http decides so).
     /// `now`: the caller's clock reading, for the pool's idle limit (one read fewer per request).
     /// `key`: `peer`'s `reuse_hash`, worked out once per configuration.
-    pub async fn exchange(
-        &self,
-        peer: &D::Peer,
-        key: u64,
-        head: &[u8],
-        body: &[u8],
-        head_request: bool,
-        timeout: Duration,
-        now: Instant,
-    ) -> Result<Response<D::Stream>, UpstreamError> {
+    pub async fn exchange(&self, peer: &D::Peer, key: u64, call: Call<'_>, now: Instant) -> Result<Response<D::Stream>, UpstreamError> {
         let mut fault = UpstreamError::Connect;
         for attempt in 0..2 {
             // The retry goes to a new connection: the pool may hold more that the server closed.
             let (conn, pooled) = self.connect(peer, key, attempt == 0, now).await.map_err(|f| f.fault)?;
-            match attempt_once(conn, head, body, head_request, timeout).await {
+            match attempt_once(conn, call).await {
                 Ok(response) => return Ok(response),
                 Err(f) if f.retry && pooled && attempt == 0 => fault = f.fault,
                 Err(f) => return Err(f.fault),
@@ -134,10 +156,14 @@ impl<D: Dial> Pool<D> {
     }
 
     /// Returns the connection of a fully read response to the pool, when it can be reused;
-    /// `now` is when its body ended.
-    pub fn release(&self, response: Response<D::Stream>, now: Instant) {
-        if response.body.reusable() && response.keep_alive && response.conn.buf.is_empty() {
+    /// `now` is when its body ended. It may wait there `idle_limit`, or less when LiveAgent's
+    /// `Keep-Alive: timeout=` says it closes sooner (one second of margin).
+    pub fn release(&self, response: Response<D::Stream>, now: Instant, idle_limit: Duration) {
+        let server_limit = response.headers.get("keep-alive").and_then(|v| http1::keep_alive_timeout(v.as_bytes()));
+        let ttl = server_limit.map_or(idle_limit, |t| idle_limit.min(t.saturating_sub(Duration::from_secs(1))));
+        if response.body.reusable() && response.keep_alive && response.conn.buf.is_empty() && !ttl.is_zero() {
             let mut conn = response.conn;
+            conn.ttl = ttl;
             // A response read in one go left the buffer as it was made; one read into more
             // than once may hold a body-sized allocation, which an idle connection must not.
             if response.reads > 1 {
@@ -148,30 +174,25 @@ impl<D: Dial> Pool<D> {
     }
 }
 
-async fn attempt_once<S: AsyncRead + AsyncWrite + Unpin>(
-    mut conn: Link<S>,
-    head: &[u8],
-    body: &[u8],
-    head_request: bool,
-    timeout: Duration,
-) -> Result<Response<S>, Failure> {
+async fn attempt_once<S: AsyncRead + AsyncWrite + Unpin>(mut conn: Link<S>, call: Call<'_>) -> Result<Response<S>, Failure> {
+    let (timeout, head_request) = (call.timeout, call.head_request);
     let mut reads = 0;
-    let closed = Failure { fault: UpstreamError::Connect, retry: true };
+    let mut written = 0;
     let stream = &mut conn.stream;
     let write = async {
-        stream.write_all(head).await?;
-        if !body.is_empty() {
-            stream.write_all(body).await?;
-        }
+        write_counted(stream, call.head, &mut written).await?;
+        write_counted(stream, call.body, &mut written).await?;
         stream.flush().await
     };
     match conn.deadline.limit(timeout, write).await {
         Ok(Ok(())) => {}
-        Ok(Err(_)) => return Err(closed),
+        Ok(Err(_)) => return Err(Failure { fault: UpstreamError::Connect, retry: written == 0 || call.replayable }),
         Err(_) => return Err(Failure::new(UpstreamError::Timeout)),
     }
+    // From here LiveAgent may have read the request: only a replayable one goes again.
+    let once = |f: Failure| Failure { retry: f.retry && call.replayable, ..f };
     for informational in 0..=MAX_INFORMATIONAL {
-        let head = read_head(&mut conn, timeout, informational > 0, &mut reads).await?;
+        let head = read_head(&mut conn, timeout, informational > 0, &mut reads).await.map_err(once)?;
         match head.status {
             // The gateway never asks for a protocol switch, so none can be valid.
             101 => return Err(Failure::new(UpstreamError::InvalidResponse)),
@@ -191,6 +212,19 @@ async fn attempt_once<S: AsyncRead + AsyncWrite + Unpin>(
         });
     }
     Err(Failure::new(UpstreamError::InvalidResponse))
+}
+
+/// Writes `bytes` whole, counting in `written` what the stream took.
+async fn write_counted<S: AsyncWrite + Unpin>(stream: &mut S, mut bytes: &[u8], written: &mut usize) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        let n = stream.write(bytes).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        *written += n;
+        bytes = &bytes[n..];
+    }
+    Ok(())
 }
 
 /// Reads until `buf` starts with a whole response head, and takes it off `buf`. `answered`:

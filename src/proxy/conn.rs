@@ -174,16 +174,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
         let mut body = Vec::new();
         loop {
-            match self.body.next(&mut self.buf) {
-                Ok(Some(piece)) if body.len() + piece.len() > cap => return Ok(None),
-                Ok(Some(piece)) => body.extend_from_slice(&piece),
-                Ok(None) if self.body.done() => return Ok(Some(body)),
-                Ok(None) => {
-                    if self.read(None).await? == 0 {
-                        return Err(Fault::Request);
-                    }
+            let need_more = match self.body.next(&mut self.buf) {
+                Ok(Some(piece)) => {
+                    body.extend_from_slice(&piece);
+                    false
                 }
+                Ok(None) if self.body.done() => return Ok(Some(body)),
+                Ok(None) => true,
                 Err(_) => return Err(Fault::Request),
+            };
+            // Refused as soon as a chunk declares more than the cap allows, before its data.
+            if body.len() as u64 + self.body.declared() > cap as u64 {
+                return Ok(None);
+            }
+            if need_more && self.read(None).await? == 0 {
+                return Err(Fault::Request);
             }
         }
     }

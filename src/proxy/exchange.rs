@@ -7,7 +7,7 @@
 //! after its body was read (a 200 that is not JSON becomes a 502). JSON successes are still
 //! streamed through chunk by chunk.
 
-use super::client::Response;
+use super::client::{Call, Response};
 use super::conn::{Conn, Fault};
 use super::respond::{self, Common, Cut};
 use super::state::{Runtime, Shared};
@@ -119,9 +119,12 @@ impl Exchange {
         let head = &conn.head;
         self.method = method_label(head.method());
         self.request_id = request_id::from_header(head.header("x-request-id"));
-        let target = request::target(head.path(), head.query(), head.header("accept")).inspect_err(|u| self.format = u.format)?;
+        let target = request::target(head.path(), head.query(), head.header("accept"));
+        self.format = target.as_ref().map_or_else(|u| u.format, |t| t.format);
+        // Before the route: a CONNECT's target is not a path at all.
+        request::method(head.method())?;
+        let target = target?;
         self.endpoint = target.routed.endpoint;
-        self.format = target.format;
         let body = conn.read_body(rt.config.max_request_bytes).await.map_err(Stop::Fault)?.ok_or(RequestError::BodyTooLarge)?;
         let head = &conn.head;
         let parts = RequestParts::new(head.method(), head.query(), head.header("content-type"), head.header(admit::auth::APIKEY), &body);
@@ -143,9 +146,15 @@ impl Exchange {
         let facts =
             HeadFacts { host: &cfg.host_header(), request_id: &self.request_id, client_ip: conn.client_ip_text(), body_len: body.len() };
         let upstream_head = forward::request_head(&conn.head, &up, facts);
+        let call = Call {
+            head: &upstream_head,
+            body: &body,
+            head_request: conn.head.is_head(),
+            replayable: forward::replayable(conn.head.method()),
+            timeout: cfg.read_timeout,
+        };
         let started = Instant::now();
-        let exchanged =
-            shared.upstream.exchange(&rt.peer, rt.peer_key, &upstream_head, &body, conn.head.is_head(), cfg.read_timeout, started).await;
+        let exchanged = shared.upstream.exchange(&rt.peer, rt.peer_key, call, started).await;
         let mut response = exchanged.inspect_err(|_| self.upstream_secs = Some(started.elapsed().as_secs_f64()))?;
         shared.mark_upstream_seen(started);
         let status = response.status;
@@ -158,7 +167,7 @@ impl Exchange {
         let done = Instant::now();
         self.upstream_secs = Some((done - started).as_secs_f64());
         let body = read?;
-        shared.upstream.release(response, done);
+        shared.upstream.release(response, done, cfg.idle_timeout);
         let transcoding = Instant::now();
         let mut shaped = shape::shape(self.format, status, &body, &self.request_id);
         if (200..300).contains(&status) {
@@ -202,7 +211,7 @@ impl Exchange {
                 match streamed {
                     Ok(last) => {
                         self.upstream_secs = Some((done - started).as_secs_f64());
-                        shared.upstream.release(response, done);
+                        shared.upstream.release(response, done, shared.runtime.load().config.upstream.idle_timeout);
                         if let Some(last) = last {
                             conn.send(&last).await?;
                         }
@@ -265,5 +274,6 @@ impl Exchange {
 fn guarded<'a, S: AsyncRead + AsyncWrite + Unpin>(shared: &'a Shared, rt: &Runtime, conn: &Conn<S>) -> Option<(&'a AuthGuard, IpAddr)> {
     let guard = shared.guard.as_ref()?;
     let mode = rt.config.auth_guard?.client_ip;
-    Some((guard, guard::client_ip(mode, conn.client_ip(), conn.head.header("x-forwarded-for"))?))
+    let forwarded_for = conn.head.fields().all("x-forwarded-for");
+    Some((guard, guard::client_ip(mode, &rt.config.trusted_proxies, conn.client_ip(), forwarded_for)?))
 }

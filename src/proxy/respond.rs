@@ -6,7 +6,7 @@ use super::client::Response;
 use super::conn::{Conn, Fault, Reply};
 use crate::admit::quota::Allowance;
 use crate::answer::{self, Field, Shaped};
-use crate::forward::UpstreamError;
+use crate::forward::{self, UpstreamError};
 use crate::http1::Fields;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -34,6 +34,7 @@ enum Own<'a> {
         content_type: &'a str,
         len: usize,
         retry_after: Option<&'a str>,
+        allow: Option<&'a str>,
     },
     /// LiveAgent's fields, passed on; `sized`: LiveAgent's own framing by length stands.
     Upstream {
@@ -45,17 +46,18 @@ enum Own<'a> {
 /// Starts an answer: status line and every field, then the framing.
 fn head<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, status: u16, common: Common<'_>, own: Own<'_>) {
     conn.start(status);
-    let (reply, retry_after) = match own {
-        Own::Whole { content_type, len, retry_after } => {
+    let (reply, retry_after, allow) = match own {
+        Own::Whole { content_type, len, retry_after, allow } => {
             conn.header(b"Content-Type", content_type.as_bytes());
             conn.header(b"Content-Length", itoa::Buffer::new().format(len).as_bytes());
-            (Reply::Sized, retry_after)
+            (Reply::Sized, retry_after, allow)
         }
         Own::Upstream { fields, sized } => {
-            for (name, value) in fields.iter().filter(|&(name, _)| answer::returned(name, sized)) {
+            let passed = |name: &[u8]| answer::returned(name, sized) && !forward::hop_by_hop(fields, name);
+            for (name, value) in fields.iter().filter(|&(name, _)| passed(name)) {
                 conn.header(name, value);
             }
-            (if sized { Reply::Sized } else { Reply::Unsized }, None)
+            (if sized { Reply::Sized } else { Reply::Unsized }, None, None)
         }
     };
     for (name, value) in answer::common_fields(common.allowance, common.request_id) {
@@ -67,12 +69,20 @@ fn head<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, status: u16, comm
     if let Some(retry) = retry_after {
         conn.header(b"Retry-After", retry.as_bytes());
     }
+    if let Some(allow) = allow {
+        conn.header(b"Allow", allow.as_bytes());
+    }
     conn.end_head(reply);
 }
 
 /// Writes an answer whose body is known whole.
 pub async fn whole<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, common: Common<'_>, shaped: &Shaped) -> Result<(), Fault> {
-    let own = Own::Whole { content_type: shaped.content_type, len: shaped.body.len(), retry_after: shaped.retry_after.as_deref() };
+    let own = Own::Whole {
+        content_type: shaped.content_type,
+        len: shaped.body.len(),
+        retry_after: shaped.retry_after.as_deref(),
+        allow: shaped.allow,
+    };
     head(conn, shaped.status, common, own);
     conn.send(&shaped.body).await?;
     conn.end().await

@@ -101,6 +101,20 @@ async fn a_body_over_the_cap_is_refused_and_the_connection_closed() {
     c.io.write_all(chunked.as_bytes()).await.unwrap_or_default();
     assert_eq!(answer(&mut c.io).await.0, 413);
     assert!(closed(&mut c.io).await);
+    // A chunk that declares more than the cap is refused before any of its data arrives.
+    let mut c = connect(gateway("max_request_bytes: 16\n"));
+    let declared = "POST /api/tags HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFF\r\n";
+    c.io.write_all(declared.as_bytes()).await.unwrap_or_default();
+    assert_eq!(answer(&mut c.io).await.0, 413);
+    assert!(closed(&mut c.io).await);
+    // A chunked body split in pieces across reads, under the cap, is read whole: 401, no key.
+    let mut c = connect(gateway("max_request_bytes: 16\n"));
+    let split = "POST /api/tags HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+    for piece in split.as_bytes().chunks(3) {
+        c.io.write_all(piece).await.unwrap_or_default();
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(answer(&mut c.io).await.0, 401);
 }
 
 #[tokio::test(start_paused = true)]

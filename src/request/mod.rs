@@ -37,6 +37,25 @@ pub enum RequestError {
     /// A head or body that cannot be read (badly framed, cut short).
     #[error("unreadable request")]
     Unreadable,
+    /// A method LiveAgent's API does not use (TRACE, CONNECT, PATCH, …).
+    #[error("method not forwarded")]
+    MethodNotAllowed,
+}
+
+/// The methods LiveAgent's API v1 uses, and the only ones forwarded: a TRACE would echo the
+/// request, LiveAgent's key with it, back to the client; a CONNECT would open a tunnel.
+pub const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE"];
+
+/// The `Allow` field of a 405.
+pub const ALLOW: &str = "GET, HEAD, POST, PUT, DELETE";
+
+/// Refuses a method that is not forwarded.
+pub fn method(method: &str) -> Result<(), RequestError> {
+    if METHODS.contains(&method) {
+        Ok(())
+    } else {
+        Err(RequestError::MethodNotAllowed)
+    }
 }
 
 /// The format of a request: its suffix, else its `Accept` header, else JSON.
@@ -91,6 +110,17 @@ mod tests {
         assert_eq!(target("/api/customers", None, Some("text/yaml")).map(|t| t.format), Ok(Format::Yaml));
         assert_eq!(target("/nope.xml", None, None).map_err(|u| u.format), Err(Format::Xml));
         assert_eq!(target("/api/../x", None, None).map_err(|u| u.why), Err(RouteError::DotSegment));
+    }
+
+    #[test]
+    fn only_liveagents_methods_pass() {
+        for m in METHODS {
+            assert_eq!(method(m), Ok(()));
+            assert!(ALLOW.contains(m));
+        }
+        for m in ["TRACE", "CONNECT", "PATCH", "OPTIONS", "PROPFIND", "get", ""] {
+            assert_eq!(method(m), Err(RequestError::MethodNotAllowed), "{m}");
+        }
     }
 
     #[test]

@@ -67,7 +67,7 @@ async fn broken_or_ambiguous_heads_get_a_400_envelope_and_a_close() {
     }
     // A broken head after a HEAD request still gets its envelope's body.
     let mut socket = connect(&gw).await;
-    socket.write_all(format!("HEAD /api/tags?apikey={CLIENT_KEY} HTTP/1.1\r\n\r\nGARBAGE\r\n\r\n").as_bytes()).await.unwrap();
+    socket.write_all(format!("HEAD /api/tags?apikey={CLIENT_KEY} HTTP/1.1\r\nHost: gw\r\n\r\nGARBAGE\r\n\r\n").as_bytes()).await.unwrap();
     let all = read_to_close(&mut socket).await;
     assert!(all.starts_with("HTTP/1.1 200 OK\r\n") && all.contains("HTTP/1.1 400 Bad Request\r\n"), "{all}");
     assert!(all.ends_with("}"), "the 400 carries its envelope: {all}");
@@ -107,6 +107,9 @@ async fn http10_closes_unless_asked_to_keep_alive() {
     let first = read_until(&mut socket, "]").await;
     assert!(first.contains("Connection: keep-alive\r\n"), "{first}");
     // Still open: a second request on it is answered.
-    socket.write_all(format!("GET /api/tags?apikey={CLIENT_KEY} HTTP/1.1\r\nConnection: close\r\n\r\n").as_bytes()).await.unwrap();
+    socket
+        .write_all(format!("GET /api/tags?apikey={CLIENT_KEY} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
     assert!(read_to_close(&mut socket).await.contains("HTTP/1.1 200 OK\r\n"));
 }

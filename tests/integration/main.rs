@@ -7,6 +7,7 @@ mod catalog;
 mod check;
 mod client_http;
 mod demo;
+mod edge;
 mod errors;
 mod keys;
 mod lifecycle;
