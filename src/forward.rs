@@ -2,6 +2,7 @@
 //! head, with key substitution), and the ways getting LiveAgent's answer can fail. Pure; the
 //! bytes are sent by `proxy`.
 
+use crate::admit::apikey::folds_to_apikey;
 use crate::admit::auth::APIKEY;
 use crate::config::KeySpec;
 use crate::http1::{self, RequestHead};
@@ -41,6 +42,17 @@ pub fn replayable(method: &str) -> bool {
     matches!(method, "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS")
 }
 
+/// Shortest client key looked for by [`carries_key`]: a shorter one (a development key) could
+/// stand in an honest request by chance.
+const MIN_SCANNED_KEY: usize = 8;
+
+/// With key substitution, whether the client's key is still somewhere in what LiveAgent
+/// would receive (in a field PHP does not read as the key, say, where no rewrite reaches):
+/// such a request is refused rather than sent, so a client key never reaches LiveAgent.
+pub fn carries_key(head: &[u8], body: &[u8], key: &[u8]) -> bool {
+    key.len() >= MIN_SCANNED_KEY && (memchr::memmem::find(head, key).is_some() || memchr::memmem::find(body, key).is_some())
+}
+
 /// What happens to the `apikey` header on the way upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HeaderKey {
@@ -66,19 +78,20 @@ pub fn upstream(t: &Target, req: &RequestParts<'_>, key: &KeySpec, gateway_key: 
     if t.routed.front_controller {
         if let Some(q) = &query {
             let handler = t.routed.resource_path.trim_start_matches("/api/");
-            query = Some(form::replace_pairs(q, "handler", handler).0);
+            query = Some(form::replace_pairs(q, |name| name == b"handler", handler).0);
         }
     }
     let mut body = None;
     let mut header_key = HeaderKey::Keep;
     if let Some(new_key) = substitute {
         if let Some(q) = &query {
-            query = Some(form::replace_pairs(q, APIKEY, new_key).0);
+            query = Some(form::replace_pairs(q, folds_to_apikey, new_key).0);
         }
-        if let Some(kind) = &req.form {
-            body = kind.replace_field(req.body, APIKEY, new_key);
+        // Any form body, even one PHP does not read (a GET's): the client's key leaves here.
+        if let Some(kind) = &req.encoding {
+            body = kind.replace_field(req.body, folds_to_apikey, new_key);
         }
-        if req.apikey_header.is_some() {
+        if !req.apikey_headers.is_empty() {
             header_key = HeaderKey::Replace(new_key.to_string());
         }
     }
@@ -223,6 +236,15 @@ mod tests {
     }
 
     #[test]
+    fn a_key_left_anywhere_is_found() {
+        let key = b"client-key-0001";
+        assert!(carries_key(b"GET /a?note=client-key-0001 HTTP/1.1\r\n\r\n", b"", key));
+        assert!(carries_key(b"POST /a HTTP/1.1\r\n\r\n", b"{\"k\":\"client-key-0001\"}", key));
+        assert!(!carries_key(b"GET /a?apikey=LA HTTP/1.1\r\n\r\n", b"name=x", key));
+        assert!(!carries_key(b"GET /a?note=dev HTTP/1.1\r\n\r\n", b"", b"dev"), "development keys are too short to look for");
+    }
+
+    #[test]
     fn the_head_liveagent_receives() {
         let mut client = RequestHead::default();
         let text = "POST /api/tags HTTP/1.1\r\nHost: gw\r\nConnection: keep-alive, X-Hop\r\napikey: client\r\nX-Hop: 1\r\nX-Forwarded-For: 10.0.0.9\r\nX-Custom: 1\r\nX-Forwarded-For: 10.0.0.8, 10.0.0.7\r\nTransfer_Encoding: chunked\r\nContent-Length: 3\r\n\r\n";
@@ -237,3 +259,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "forward_props.rs"]
+mod props;

@@ -20,6 +20,8 @@ pub struct Metrics {
     pub key_requests: IntCounterVec,
     pub transcode_duration: HistogramVec,
     pub in_flight: IntGauge,
+    pub open_connections: IntGauge,
+    pub connections_refused: IntCounter,
     pub keys_loaded: IntGauge,
     pub config_reloads: IntCounterVec,
     pub redis_errors: IntCounter,
@@ -48,6 +50,11 @@ impl Metrics {
     pub fn new(r: &Registry) -> prometheus::Result<Self> {
         let in_flight = IntGauge::new("liveagent_gateway_in_flight_requests", "Requests being served now")?;
         r.register(Box::new(in_flight.clone()))?;
+        let open_connections = IntGauge::new("liveagent_gateway_open_connections", "Client connections open now")?;
+        r.register(Box::new(open_connections.clone()))?;
+        let connections_refused =
+            IntCounter::new("liveagent_gateway_connections_refused_total", "Client connections refused over client.max_connections")?;
+        r.register(Box::new(connections_refused.clone()))?;
         let keys_loaded = IntGauge::new("liveagent_gateway_keys_loaded", "Client keys in the running configuration")?;
         r.register(Box::new(keys_loaded.clone()))?;
         let redis_errors = IntCounter::new("liveagent_gateway_redis_errors_total", "Failed Redis quota calls")?;
@@ -81,6 +88,8 @@ impl Metrics {
             key_requests: counter(r, "liveagent_gateway_key_requests_total", "Authenticated requests per key", &["key_id", "status"])?,
             transcode_duration: histogram(r, "liveagent_gateway_transcode_duration_seconds", "Time spent transcoding bodies", &["format"])?,
             in_flight,
+            open_connections,
+            connections_refused,
             keys_loaded,
             config_reloads: counter(r, "liveagent_gateway_config_reloads_total", "Configuration and keys file reloads", &["result"])?,
             redis_errors,

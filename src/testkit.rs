@@ -25,5 +25,5 @@ pub fn parts<'a>(
     header: Option<&'a str>,
     body: &'a [u8],
 ) -> RequestParts<'a> {
-    RequestParts::new(method, query, ct, header, body)
+    RequestParts::new(method, query, ct, header.map(str::as_bytes).into_iter().collect(), body)
 }

@@ -1,8 +1,8 @@
-//! Owns client authentication: finding the presented `apikey` (query, then form body, then
-//! header) and matching it against the configured SHA-256 digests in constant time.
+//! Owns client authentication: matching the presented `apikey` (found by `apikey`) against
+//! the configured SHA-256 digests in constant time, and the key's allow list.
 
+use super::apikey::Presented;
 use crate::config::KeySpec;
-use crate::request::form::BodyKind;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use subtle::ConstantTimeEq;
@@ -10,25 +10,14 @@ use subtle::ConstantTimeEq;
 /// The parameter, form field and header that carry a key.
 pub const APIKEY: &str = "apikey";
 
-/// Where the client put its key; key substitution rewrites that place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeySource {
-    Query,
-    Form,
-    Header,
-}
-
-/// The key a client presented. Deliberately not `Debug`, so it cannot be logged by accident.
-pub struct Presented {
-    pub key: String,
-    pub source: KeySource,
-}
-
 /// Why a request is refused before it reaches LiveAgent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     #[error("no apikey in request")]
     Missing,
+    /// Given twice with different values, or where the gateway cannot rewrite it (`apikey`).
+    #[error("apikey given twice with different values, or where it cannot be rewritten")]
+    Ambiguous,
     #[error("unknown or disabled key")]
     Invalid,
     #[error("key not allowed on this endpoint or method")]
@@ -40,19 +29,11 @@ impl AuthError {
     pub fn reason(self) -> &'static str {
         match self {
             AuthError::Missing => "missing",
+            AuthError::Ambiguous => "ambiguous",
             AuthError::Invalid => "invalid",
             AuthError::Forbidden => "forbidden",
         }
     }
-}
-
-/// Finds the key: the query string first, then a form body, then the `apikey` header.
-/// An empty value counts as absent.
-pub fn find_key(query: Option<&str>, form: Option<(&BodyKind, &[u8])>, header: Option<&str>) -> Option<Presented> {
-    let found = |key: Option<String>, source| key.filter(|k| !k.is_empty()).map(|key| Presented { key, source });
-    found(query.and_then(|q| crate::request::routes::query_param(q, APIKEY)), KeySource::Query)
-        .or_else(|| found(form.and_then(|(kind, body)| kind.field(body, APIKEY)), KeySource::Form))
-        .or_else(|| found(header.map(|h| h.trim().to_string()), KeySource::Header))
 }
 
 /// The configured keys, indexed by the first 8 bytes of their digest. The index only narrows
@@ -81,16 +62,15 @@ impl KeyStore {
     }
 
     /// The key entry whose digest is the SHA-256 of `presented`, enabled or not.
-    pub fn lookup(&self, presented: &str) -> Option<&KeySpec> {
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    pub fn lookup(&self, presented: impl AsRef<[u8]>) -> Option<&KeySpec> {
+        let digest: [u8; 32] = Sha256::digest(presented.as_ref()).into();
         let candidates = self.index.get(&prefix(&digest))?;
         candidates.iter().map(|&i| &self.keys[i]).find(|k| bool::from(k.digest.ct_eq(&digest)))
     }
 
     /// Authenticates and authorises one request.
-    pub fn authorize(&self, presented: Option<&Presented>, method: &str, endpoint: &str) -> Result<&KeySpec, AuthError> {
-        let presented = presented.ok_or(AuthError::Missing)?;
-        let key = self.lookup(&presented.key).filter(|k| k.enabled).ok_or(AuthError::Invalid)?;
+    pub fn authorize(&self, presented: &Presented, method: &str, endpoint: &str) -> Result<&KeySpec, AuthError> {
+        let key = self.lookup(presented).filter(|k| k.enabled).ok_or(AuthError::Invalid)?;
         if key.allow.permits(method, endpoint) {
             Ok(key)
         } else {
@@ -136,27 +116,14 @@ mod tests {
     }
 
     #[test]
-    fn find_key_order() {
-        let form = BodyKind::UrlEncoded;
-        let p = find_key(Some("x=1&apikey=q"), Some((&form, b"apikey=f")), Some("h")).map(|p| (p.key, p.source));
-        assert_eq!(p, Some(("q".into(), KeySource::Query)));
-        let p = find_key(Some("apikey="), Some((&form, b"apikey=f")), Some("h")).map(|p| (p.key, p.source));
-        assert_eq!(p, Some(("f".into(), KeySource::Form)));
-        let p = find_key(None, None, Some(" h ")).map(|p| (p.key, p.source));
-        assert_eq!(p, Some(("h".into(), KeySource::Header)));
-        assert!(find_key(Some("a=b"), None, None).is_none());
-    }
-
-    #[test]
     fn authorize_cases() {
         let s = store();
-        let p = |k: &str| Presented { key: k.into(), source: KeySource::Query };
-        assert_eq!(s.authorize(None, "GET", "/api/tags").map(|k| &k.id), Err(AuthError::Missing));
-        assert_eq!(s.authorize(Some(&p("nope")), "GET", "/api/tags").map(|k| &k.id), Err(AuthError::Invalid));
-        assert_eq!(s.authorize(Some(&p("gone")), "GET", "/api/tags").map(|k| &k.id), Err(AuthError::Invalid));
-        assert_eq!(s.authorize(Some(&p("reader")), "POST", "/api/tags").map(|k| &k.id), Err(AuthError::Forbidden));
-        assert_eq!(s.authorize(Some(&p("reader")), "GET", "/api/tags").map(|k| k.id.as_str()), Ok("ro"));
-        assert_eq!(s.authorize(Some(&p("alpha")), "DELETE", "unmatched").map(|k| k.id.as_str()), Ok("a"));
+        let p = |k: &str| Presented(k.as_bytes().to_vec());
+        assert_eq!(s.authorize(&p("nope"), "GET", "/api/tags").map(|k| &k.id), Err(AuthError::Invalid));
+        assert_eq!(s.authorize(&p("gone"), "GET", "/api/tags").map(|k| &k.id), Err(AuthError::Invalid));
+        assert_eq!(s.authorize(&p("reader"), "POST", "/api/tags").map(|k| &k.id), Err(AuthError::Forbidden));
+        assert_eq!(s.authorize(&p("reader"), "GET", "/api/tags").map(|k| k.id.as_str()), Ok("ro"));
+        assert_eq!(s.authorize(&p("alpha"), "DELETE", "unmatched").map(|k| k.id.as_str()), Ok("a"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! the brute-force guard (`guard`), the key (`auth`) and the quotas (`quota`). Every refusal
 //! says why, with the key id once the key is known.
 
+pub mod apikey;
 pub mod auth;
 pub mod guard;
 pub mod quota;
@@ -24,10 +25,11 @@ pub struct Gate<'a> {
     pub shared: Option<(&'a RedisQuota, OnRedisError)>,
 }
 
-/// An admitted request: its key and what its quotas still allow.
-#[derive(Debug, Clone, Copy)]
+/// An admitted request: its key, the key as the client presented it, and what its quotas
+/// still allow.
 pub struct Admitted<'k> {
     pub key: &'k KeySpec,
+    pub presented: apikey::Presented,
     pub allowance: Allowance,
 }
 
@@ -74,14 +76,15 @@ pub async fn admit<'k>(
     redis_failed: impl FnOnce(&QuotaStoreError),
 ) -> Result<Admitted<'k>, Refusal> {
     let form_body = req.form.as_ref().map(|kind| (kind, req.body));
-    let presented = auth::find_key(req.query, form_body, req.apikey_header);
-    let key = match gate.store.authorize(presented.as_ref(), req.method, target.routed.endpoint) {
-        Ok(key) => key,
-        Err(e @ (AuthError::Missing | AuthError::Invalid)) => return Err(guarded(gate, e)),
-        Err(e) => return Err(e.into()),
+    let found = apikey::the_key(req.query, form_body, req.apikey_headers.iter().copied());
+    let authorized = found.and_then(|presented| Ok((gate.store.authorize(&presented, req.method, target.routed.endpoint)?, presented)));
+    let (key, presented) = match authorized {
+        Ok(found) => found,
+        Err(AuthError::Forbidden) => return Err(AuthError::Forbidden.into()),
+        Err(e) => return Err(guarded(gate, e)),
     };
     match quota::check(key, gate.shared, gate.quotas, redis_failed).await {
-        Ok(allowance) => Ok(Admitted { key, allowance }),
+        Ok(allowance) => Ok(Admitted { key, presented, allowance }),
         Err(error) => Err(Refusal::Quota { key_id: key.id.clone(), error }),
     }
 }

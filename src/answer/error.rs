@@ -32,9 +32,11 @@ impl Failure {
             Failure::Request(RequestError::BodyTooLarge) => GatewayError::BodyTooLarge,
             Failure::Request(RequestError::Unreadable) => GatewayError::BadRequest,
             Failure::Request(RequestError::MethodNotAllowed) => GatewayError::MethodNotAllowed,
+            Failure::Request(RequestError::Overloaded) => GatewayError::TooManyConnections,
             Failure::Refused(Refusal::Guarded { retry_after }) => GatewayError::TooManyAuthFailures { retry_after: *retry_after },
             Failure::Refused(Refusal::Auth(AuthError::Missing)) => GatewayError::MissingKey,
             Failure::Refused(Refusal::Auth(AuthError::Invalid)) => GatewayError::InvalidKey,
+            Failure::Refused(Refusal::Auth(AuthError::Ambiguous)) => GatewayError::AmbiguousKey,
             Failure::Refused(Refusal::Auth(AuthError::Forbidden)) => GatewayError::Forbidden,
             Failure::Refused(Refusal::Quota { error: QuotaError::Exceeded(e), .. }) => match e.limit {
                 Limit::Rate => GatewayError::RateLimited { retry_after: e.retry_after },
@@ -63,6 +65,9 @@ pub enum GatewayError {
     MissingKey,
     #[error("Invalid API key")]
     InvalidKey,
+    /// The key was given twice with different values, or where it cannot be rewritten.
+    #[error("Ambiguous API key")]
+    AmbiguousKey,
     #[error("API key is not allowed to call this endpoint")]
     Forbidden,
     #[error("Not found")]
@@ -87,6 +92,8 @@ pub enum GatewayError {
     TooManyAuthFailures { retry_after: u64 },
     #[error("Rate limit service unavailable")]
     QuotaUnavailable,
+    #[error("Too many connections")]
+    TooManyConnections,
 }
 
 impl GatewayError {
@@ -98,10 +105,10 @@ impl GatewayError {
             GatewayError::MethodNotAllowed => 405,
             GatewayError::BodyTooLarge => 413,
             GatewayError::RateLimited { .. } | GatewayError::DailyQuotaExceeded { .. } | GatewayError::TooManyAuthFailures { .. } => 429,
-            GatewayError::QuotaUnavailable => 503,
+            GatewayError::QuotaUnavailable | GatewayError::TooManyConnections => 503,
             GatewayError::UpstreamUnavailable | GatewayError::InvalidUpstreamResponse => 502,
             GatewayError::UpstreamTimeout => 504,
-            GatewayError::BadRequest => 400,
+            GatewayError::BadRequest | GatewayError::AmbiguousKey => 400,
         }
     }
 
@@ -132,8 +139,10 @@ mod tests {
             (RequestError::BodyTooLarge.into(), 413, None),
             (RequestError::Unreadable.into(), 400, None),
             (RequestError::MethodNotAllowed.into(), 405, None),
+            (RequestError::Overloaded.into(), 503, None),
             (Refusal::Guarded { retry_after: 7 }.into(), 429, Some(7)),
             (Refusal::Auth(AuthError::Missing).into(), 401, None),
+            (Refusal::Auth(AuthError::Ambiguous).into(), 400, None),
             (Refusal::Auth(AuthError::Forbidden).into(), 403, None),
             (Refusal::Quota { key_id: "k".into(), error: daily.into() }.into(), 429, Some(60)),
             (Refusal::Quota { key_id: "k".into(), error: QuotaError::Unavailable { allowance } }.into(), 503, None),

@@ -4,6 +4,7 @@
 
 pub mod envelope;
 pub mod error;
+pub mod redact;
 pub mod shape;
 
 pub use error::{Failure, GatewayError};

@@ -33,6 +33,8 @@ pub struct FileConfig {
     /// The brute-force guard; `null` turns it off.
     #[serde(default = "default_auth_guard")]
     pub auth_guard: Option<AuthGuardFile>,
+    #[serde(default)]
+    pub client: ClientFile,
     /// Address blocks of the proxies in front whose `X-Forwarded-For` entries are believed.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
@@ -90,6 +92,40 @@ fn default_guard_clients() -> usize {
 }
 fn default_guard_ip() -> String {
     "peer".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientFile {
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout: String,
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout: String,
+    #[serde(default = "default_client_idle")]
+    pub idle_timeout: String,
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+}
+
+impl Default for ClientFile {
+    fn default() -> Self {
+        ClientFile {
+            header_timeout: default_header_timeout(),
+            body_timeout: default_body_timeout(),
+            idle_timeout: default_client_idle(),
+            max_connections: None,
+        }
+    }
+}
+
+fn default_header_timeout() -> String {
+    "10s".into()
+}
+fn default_body_timeout() -> String {
+    "30s".into()
+}
+fn default_client_idle() -> String {
+    "60s".into()
 }
 
 #[derive(Debug, Deserialize)]

@@ -57,6 +57,8 @@ pub struct Config {
     pub threads: usize,
     pub log: Log,
     pub auth_guard: Option<GuardSettings>,
+    /// Clients' time limits and how many may be connected at once.
+    pub client: ClientLimits,
     /// The proxies in front of the gateway whose `X-Forwarded-For` entries are believed.
     pub trusted_proxies: Vec<Cidr>,
     pub shutdown: Shutdown,
@@ -71,6 +73,23 @@ pub struct GuardSettings {
     pub burst: u32,
     pub max_clients: usize,
     pub client_ip: ClientIp,
+}
+
+/// A client's time limits, and how many clients may be connected at once. Each limit is a
+/// total from the moment it starts, not a limit per read: a client sending a byte at a time
+/// cannot stretch one (slowloris).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// From the first byte of a request head to its end.
+    pub header: Duration,
+    /// From the end of the head to the end of the body.
+    pub body: Duration,
+    /// How long a fresh connection may take to start its first request, and a keep-alive
+    /// connection may sit idle between requests.
+    pub idle: Duration,
+    /// Open client connections at most; `None`: as many as the open-files limit leaves room
+    /// for (see `proxy::server`).
+    pub max_connections: Option<usize>,
 }
 
 /// An address block (`10.0.0.0/8`, `::1/128`; a bare address is one address).

@@ -4,7 +4,7 @@
 use super::check::Check;
 use super::file::{FileConfig, KeyFile, LimitsFile};
 use super::keys::{validate_keys, Seen};
-use super::{Cidr, ClientIp, Config, GuardSettings, Limits, Loaded, Log, OnRedisError, Problem, Redis, Shutdown, Upstream};
+use super::{Cidr, ClientIp, ClientLimits, Config, GuardSettings, Limits, Loaded, Log, OnRedisError, Problem, Redis, Shutdown, Upstream};
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 
@@ -27,6 +27,7 @@ pub fn validate(file: FileConfig, keys_file: Option<PathBuf>, extra_keys: Vec<Ke
     }
     let log = log(&mut c, &file.log.level, &file.log.format);
     let auth_guard = file.auth_guard.as_ref().and_then(|g| guard(&mut c, g));
+    let client = client(&mut c, &file.client);
     let trusted_proxies: Vec<Cidr> = file
         .trusted_proxies
         .iter()
@@ -44,8 +45,10 @@ pub fn validate(file: FileConfig, keys_file: Option<PathBuf>, extra_keys: Vec<Ke
         c.warn("keys", "no keys configured: every request will be refused with 401");
     }
     let shutdown = grace_period.zip(shutdown_timeout).map(|(grace_period, timeout)| Shutdown { grace_period, timeout });
-    match (listen, admin_listen, upstream, limits, log, shutdown) {
-        (Some(listen), Some(admin_listen), Some(upstream), Some(limits), Some(log), Some(shutdown)) if c.problems.is_empty() => {
+    match (listen, admin_listen, upstream, limits, log, shutdown, client) {
+        (Some(listen), Some(admin_listen), Some(upstream), Some(limits), Some(log), Some(shutdown), Some(client))
+            if c.problems.is_empty() =>
+        {
             Ok(Loaded {
                 config: Config {
                     listen,
@@ -59,6 +62,7 @@ pub fn validate(file: FileConfig, keys_file: Option<PathBuf>, extra_keys: Vec<Ke
                     threads: file.threads,
                     log,
                     auth_guard,
+                    client,
                     trusted_proxies,
                     shutdown,
                 },
@@ -67,6 +71,16 @@ pub fn validate(file: FileConfig, keys_file: Option<PathBuf>, extra_keys: Vec<Ke
         }
         _ => Err(c.problems),
     }
+}
+
+fn client(c: &mut Check, f: &super::file::ClientFile) -> Option<ClientLimits> {
+    let header = c.duration("client.header_timeout", &f.header_timeout);
+    let body = c.duration("client.body_timeout", &f.body_timeout);
+    let idle = c.duration("client.idle_timeout", &f.idle_timeout);
+    if f.max_connections == Some(0) {
+        c.fail("client.max_connections", "must be at least 1 (or null: from the open-files limit)");
+    }
+    Some(ClientLimits { header: header?, body: body?, idle: idle?, max_connections: f.max_connections })
 }
 
 fn upstream(c: &mut Check, file: &FileConfig) -> Option<Upstream> {

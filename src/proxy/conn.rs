@@ -8,6 +8,7 @@
 //! most of the gateway's own CPU on a small request (BENCHMARKS.md).
 
 use super::deadline::Deadline;
+use crate::config::ClientLimits;
 use crate::http1::{self, Body, Framing, RequestHead};
 use bytes::{Buf, BytesMut};
 use pingora::protocols::http::date::get_cached_date;
@@ -18,11 +19,12 @@ use tokio::time::Instant;
 
 /// Room made for each read from the client.
 const READ_SIZE: usize = 4096;
-/// How long a client may take to send the rest of a request, or to take an answer's bytes.
+/// How long, and how much, a refused connection is read after its answer (see `linger`).
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 64 * 1024;
+/// How long a client may take to take an answer's bytes, each write.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long a fresh connection may take to send its first request, and a keep-alive
-/// connection may sit idle between requests.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A body piece up to this size is copied behind what is pending (the head, say), for one
 /// write; a larger one is written from where it is.
 const COALESCE: usize = 16 * 1024;
@@ -60,6 +62,7 @@ pub enum Reply {
 
 pub struct Conn<S> {
     stream: S,
+    limits: ClientLimits,
     /// Every time limit of this connection's reads and writes.
     deadline: Deadline,
     buf: BytesMut,
@@ -77,9 +80,10 @@ pub struct Conn<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// A connection from `client_ip` (the TCP peer; `None` for a Unix socket).
-    pub fn new(stream: S, client_ip: Option<IpAddr>) -> Self {
+    pub fn new(stream: S, client_ip: Option<IpAddr>, limits: ClientLimits) -> Self {
         Conn {
             stream,
+            limits,
             deadline: Deadline::default(),
             buf: BytesMut::new(),
             head: RequestHead::default(),
@@ -103,9 +107,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     /// Waits for the next request to start, up to the idle limit counted from `idle_since`,
-    /// then for the rest of its head.
+    /// then for the rest of its head, up to the head limit counted from its first byte.
     pub async fn next_request(&mut self, idle_since: Instant) -> Next {
-        let idle_due = idle_since + IDLE_TIMEOUT;
+        let idle_due = idle_since + self.limits.idle;
+        let mut head_due = None;
         self.written = false;
         loop {
             if !self.buf.is_empty() {
@@ -118,8 +123,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     Err(_) => return self.bad(),
                 }
             }
-            let idle = self.buf.is_empty().then_some(idle_due);
-            if !matches!(self.read(idle).await, Ok(n) if n > 0) {
+            // The clock is read only for a head that did not come whole in one read.
+            let due = match self.buf.is_empty() {
+                true => idle_due,
+                false => *head_due.get_or_insert_with(|| Instant::now() + self.limits.header),
+            };
+            if !matches!(self.read_until(due).await, Ok(n) if n > 0) {
                 return Next::Closed;
             }
         }
@@ -145,16 +154,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         Next::Bad
     }
 
-    /// Reads more of a request: until `idle_due` while none has started, else for `IO_TIMEOUT`.
-    async fn read(&mut self, idle_due: Option<Instant>) -> Result<usize, Fault> {
+    /// Reads more of a request, until `due` at the latest.
+    async fn read_until(&mut self, due: Instant) -> Result<usize, Fault> {
         self.buf.reserve(READ_SIZE);
-        let read = self.stream.read_buf(&mut self.buf);
-        let result = match idle_due {
-            Some(due) => self.deadline.until(due, read).await.ok(),
-            None => self.deadline.limit(IO_TIMEOUT, read).await.ok(),
-        };
-        match result {
-            Some(Ok(n)) => Ok(n),
+        match self.deadline.until(due, self.stream.read_buf(&mut self.buf)).await {
+            Ok(Ok(n)) => Ok(n),
             _ => Err(Fault::Request),
         }
     }
@@ -173,6 +177,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             self.write_out().await?;
         }
         let mut body = Vec::new();
+        let mut body_due = None;
         loop {
             let need_more = match self.body.next(&mut self.buf) {
                 Ok(Some(piece)) => {
@@ -187,8 +192,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             if body.len() as u64 + self.body.declared() > cap as u64 {
                 return Ok(None);
             }
-            if need_more && self.read(None).await? == 0 {
-                return Err(Fault::Request);
+            if need_more {
+                let due = *body_due.get_or_insert_with(|| Instant::now() + self.limits.body);
+                if self.read_until(due).await? == 0 {
+                    return Err(Fault::Request);
+                }
             }
         }
     }
@@ -279,6 +287,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         let result = write_all(&mut self.deadline, &mut self.stream, &self.out).await;
         self.out.clear();
         result
+    }
+
+    /// Closes after an answer given before the request was read: the write side first, then
+    /// what the client still sends is read and dropped for a moment, so the kernel does not
+    /// reset the connection (and lose the answer) over unread bytes.
+    pub async fn linger(&mut self) {
+        let _ = self.deadline.limit(IO_TIMEOUT, self.stream.shutdown()).await;
+        let mut drained = 0;
+        let until = Instant::now() + LINGER;
+        while drained < LINGER_BYTES {
+            self.buf.clear();
+            match self.read_until(until).await {
+                Ok(n) if n > 0 => drained += n,
+                _ => return,
+            }
+        }
     }
 
     /// After an answer: whether the connection takes another request. If not, it is shut down.

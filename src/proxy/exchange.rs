@@ -12,9 +12,11 @@ use super::conn::{Conn, Fault};
 use super::respond::{self, Common, Cut};
 use super::state::{Runtime, Shared};
 use super::wire::Wire;
+use crate::admit::auth::AuthError;
 use crate::admit::guard::{self, AuthGuard};
 use crate::admit::quota::{Allowance, QuotaError};
 use crate::admit::{self, Gate, Refusal};
+use crate::answer::redact::Redactor;
 use crate::answer::{shape, Failure, Shaped};
 use crate::forward::{self, HeadFacts, UpstreamError};
 use crate::metrics::{method_label, LastHandles, RequestFacts};
@@ -39,6 +41,8 @@ struct Exchange {
     allowance: Option<Allowance>,
     upstream_secs: Option<f64>,
     upstream_error: Option<UpstreamError>,
+    /// With key substitution, LiveAgent's key, kept out of the answer.
+    redactor: Option<Redactor>,
 }
 
 /// What the steps arrived at.
@@ -82,6 +86,16 @@ pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     conn.finish().await.then_some(ended)
 }
 
+/// Answers a connection over `client.max_connections` with a 503 envelope at once, without
+/// reading its request, and closes it.
+pub async fn refuse_connection<S: AsyncRead + AsyncWrite + Unpin>(mut conn: Conn<S>) {
+    conn.close_after();
+    let request_id = request_id::generate();
+    let shaped = shape::failure(&RequestError::Overloaded.into(), Format::Json, &request_id);
+    let _ = respond::whole(&mut conn, Common { allowance: None, request_id: &request_id }, &shaped).await;
+    conn.linger().await;
+}
+
 impl Exchange {
     fn new() -> Self {
         Exchange {
@@ -95,6 +109,7 @@ impl Exchange {
             allowance: None,
             upstream_secs: None,
             upstream_error: None,
+            redactor: None,
         }
     }
 
@@ -127,7 +142,8 @@ impl Exchange {
         self.endpoint = target.routed.endpoint;
         let body = conn.read_body(rt.config.max_request_bytes).await.map_err(Stop::Fault)?.ok_or(RequestError::BodyTooLarge)?;
         let head = &conn.head;
-        let parts = RequestParts::new(head.method(), head.query(), head.header("content-type"), head.header(admit::auth::APIKEY), &body);
+        let apikeys = head.fields().all(admit::auth::APIKEY).collect();
+        let parts = RequestParts::new(head.method(), head.query(), head.header("content-type"), apikeys, &body);
         let gate = Gate {
             guard: guarded(shared, rt, conn),
             store: &rt.store,
@@ -146,6 +162,11 @@ impl Exchange {
         let facts =
             HeadFacts { host: &cfg.host_header(), request_id: &self.request_id, client_ip: conn.client_ip_text(), body_len: body.len() };
         let upstream_head = forward::request_head(&conn.head, &up, facts);
+        let substitute = admitted.key.upstream_apikey.as_deref().or(cfg.apikey.as_deref());
+        if substitute.is_some() && forward::carries_key(&upstream_head, &body, admitted.presented.as_ref()) {
+            return Err(self.refused(shared, AuthError::Ambiguous.into()));
+        }
+        self.redactor = substitute.and_then(Redactor::new);
         let call = Call {
             head: &upstream_head,
             body: &body,
@@ -162,12 +183,18 @@ impl Exchange {
             return Ok(Outcome::Stream(response, started));
         }
         // LiveAgent's Retry-After (on a 429 or 503) is the one header an error response keeps.
-        let retry_after = response.header("retry-after").map(str::to_string);
+        let retry_after =
+            response.header("retry-after").filter(|v| !self.redactor.as_ref().is_some_and(|r| r.found(v.as_bytes()))).map(str::to_string);
         let read = response.read_all(cfg.max_response_bytes).await;
         let done = Instant::now();
         self.upstream_secs = Some((done - started).as_secs_f64());
-        let body = read?;
+        let mut body = read?;
         shared.upstream.release(response, done, cfg.idle_timeout);
+        if let Some(r) = self.redactor.as_ref().filter(|r| r.found(&body)) {
+            let mut copy = body.to_vec();
+            r.whole(&mut copy);
+            body = copy.into();
+        }
         let transcoding = Instant::now();
         let mut shaped = shape::shape(self.format, status, &body, &self.request_id);
         if (200..300).contains(&status) {
@@ -181,8 +208,12 @@ impl Exchange {
 
     /// Notes and counts a refusal.
     fn refused(&mut self, shared: &Shared, refusal: Refusal) -> Stop {
-        self.key_id = refusal.key_id().map(str::to_string);
-        self.allowance = refusal.allowance();
+        if let Some(id) = refusal.key_id() {
+            self.key_id = Some(id.to_string());
+        }
+        if let Some(allowance) = refusal.allowance() {
+            self.allowance = Some(allowance);
+        }
         match &refusal {
             Refusal::Auth(e) => shared.metrics.auth_failures.with_label_values(&[e.reason()]).inc(),
             Refusal::Quota { key_id, error: QuotaError::Exceeded(e) } => {
@@ -206,7 +237,7 @@ impl Exchange {
             Outcome::Failed(failure) => shape::failure(&failure, self.format, &self.request_id),
             Outcome::Stream(mut response, started) => {
                 self.status = response.status;
-                let streamed = respond::stream(conn, common, &mut response).await;
+                let streamed = respond::stream(conn, common, &mut response, self.redactor.as_mut()).await;
                 let done = Instant::now();
                 match streamed {
                     Ok(last) => {

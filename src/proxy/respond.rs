@@ -5,6 +5,7 @@
 use super::client::Response;
 use super::conn::{Conn, Fault, Reply};
 use crate::admit::quota::Allowance;
+use crate::answer::redact::Redactor;
 use crate::answer::{self, Field, Shaped};
 use crate::forward::{self, UpstreamError};
 use crate::http1::Fields;
@@ -36,8 +37,10 @@ enum Own<'a> {
         retry_after: Option<&'a str>,
         allow: Option<&'a str>,
     },
-    /// LiveAgent's fields, passed on; `sized`: LiveAgent's own framing by length stands.
+    /// LiveAgent's fields, passed on; `sized`: LiveAgent's own framing by length stands;
+    /// `redact`: LiveAgent's key, overwritten in their values.
     Upstream {
+        redact: Option<&'a Redactor>,
         fields: &'a Fields,
         sized: bool,
     },
@@ -52,10 +55,17 @@ fn head<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, status: u16, comm
             conn.header(b"Content-Length", itoa::Buffer::new().format(len).as_bytes());
             (Reply::Sized, retry_after, allow)
         }
-        Own::Upstream { fields, sized } => {
+        Own::Upstream { fields, sized, redact } => {
             let passed = |name: &[u8]| answer::returned(name, sized) && !forward::hop_by_hop(fields, name);
             for (name, value) in fields.iter().filter(|&(name, _)| passed(name)) {
-                conn.header(name, value);
+                match redact.filter(|r| r.found(value)) {
+                    Some(r) => {
+                        let mut value = value.to_vec();
+                        r.whole(&mut value);
+                        conn.header(name, &value);
+                    }
+                    None => conn.header(name, value),
+                }
             }
             (if sized { Reply::Sized } else { Reply::Unsized }, None, None)
         }
@@ -91,20 +101,35 @@ pub async fn whole<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, common
 /// Streams LiveAgent's answer to the client as it arrives, all but its last piece when that
 /// piece ends the body: the caller then returns LiveAgent's connection to the pool before the
 /// client can see the end and send its next request, sends that piece and ends the answer.
+/// `redact`: LiveAgent's key, overwritten wherever the answer carries it.
 pub async fn stream<S: AsyncRead + AsyncWrite + Unpin, U: AsyncRead + Unpin>(
     conn: &mut Conn<S>,
     common: Common<'_>,
     response: &mut Response<U>,
+    mut redact: Option<&mut Redactor>,
 ) -> Result<Option<Bytes>, Cut> {
     let bodiless = matches!(response.status, 204 | 304) || conn.head.is_head();
     // LiveAgent's own length stands when the body is framed by it (or there is none).
     let sized = bodiless || response.length().is_some();
-    head(conn, response.status, common, Own::Upstream { fields: &response.headers, sized });
+    head(conn, response.status, common, Own::Upstream { fields: &response.headers, sized, redact: redact.as_deref() });
+    let mut scratch = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(Cut::Upstream)? {
+        let Some(r) = redact.as_deref_mut() else {
+            if response.ended() {
+                return Ok(Some(chunk));
+            }
+            conn.send(&chunk).await.map_err(Cut::Client)?;
+            continue;
+        };
+        scratch.clear();
+        r.feed(&chunk, &mut scratch);
         if response.ended() {
-            return Ok(Some(chunk));
+            break;
         }
-        conn.send(&chunk).await.map_err(Cut::Client)?;
+        conn.send(&scratch).await.map_err(Cut::Client)?;
     }
-    Ok(None)
+    Ok(redact.map(|r| {
+        r.finish(&mut scratch);
+        Bytes::from(std::mem::take(&mut scratch))
+    }))
 }

@@ -11,7 +11,9 @@ use pingora::apps::ServerApp;
 use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -30,8 +32,45 @@ pub const SHUTDOWN_LINGER: Duration = Duration::from_secs(1);
 impl ServerApp for Gateway {
     async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
         let client_ip = stream.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
-        serve(&self.shared, Conn::new(stream, client_ip), shutdown).await;
+        accept(&self.shared, stream, client_ip, shutdown).await;
         None
+    }
+}
+
+/// Takes a new client connection: served, or refused with a 503 when more are open than
+/// `client.max_connections` allows.
+pub async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    shared: &Shared,
+    stream: S,
+    client_ip: Option<IpAddr>,
+    shutdown: &watch::Receiver<bool>,
+) {
+    let open = Open::count(shared);
+    let client = shared.runtime.load().config.client;
+    let conn = Conn::new(stream, client_ip, client);
+    if open.0 > client.max_connections.unwrap_or(shared.fd_budget) {
+        shared.metrics.connections_refused.inc();
+        exchange::refuse_connection(conn).await;
+    } else {
+        serve(shared, conn, shutdown).await;
+    }
+}
+
+/// One open client connection, counted while it lives.
+struct Open<'a>(usize, &'a Shared);
+
+impl<'a> Open<'a> {
+    fn count(shared: &'a Shared) -> Self {
+        let open = shared.open.fetch_add(1, Ordering::Relaxed) + 1;
+        shared.metrics.open_connections.inc();
+        Open(open, shared)
+    }
+}
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.1.open.fetch_sub(1, Ordering::Relaxed);
+        self.1.metrics.open_connections.dec();
     }
 }
 

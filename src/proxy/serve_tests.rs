@@ -2,8 +2,7 @@
 //! over the cap, the idle limit and the shutdown linger. Answers that need no LiveAgent (404,
 //! 401, 413, 400) are enough to see the loop; time runs on tokio's paused clock.
 
-use super::{serve, SHUTDOWN_LINGER};
-use crate::proxy::conn::{Conn, IDLE_TIMEOUT};
+use super::{accept, SHUTDOWN_LINGER};
 use crate::proxy::state::{shared, Shared};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,9 +26,14 @@ struct Client {
 fn connect(shared: Arc<Shared>) -> Client {
     let (io, server) = tokio::io::duplex(64 * 1024);
     let (down, watch) = watch::channel(false);
-    let task = tokio::spawn(async move { serve(&shared, Conn::new(server, Some([127, 0, 0, 1].into())), &watch).await });
+    let task = tokio::spawn(async move { accept(&shared, server, Some([127, 0, 0, 1].into()), &watch).await });
     Client { io, down, task }
 }
+
+/// The default client limits (`client:` in the configuration).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One answer: its status, its head and its body (framed by `Content-Length`).
 async fn answer(io: &mut DuplexStream) -> (u16, String, String) {
@@ -160,4 +164,61 @@ async fn after_shutdown_an_idle_connection_lingers_for_a_request_on_its_way() {
     assert!(closed(&mut c.io).await);
     let waited = down.elapsed();
     assert!(waited >= SHUTDOWN_LINGER && waited < SHUTDOWN_LINGER + Duration::from_millis(100), "closed after {waited:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_head_sent_a_byte_at_a_time_ends_at_the_head_limit() {
+    let mut c = connect(gateway(""));
+    let start = tokio::time::Instant::now();
+    c.io.write_all(b"GET /api/tags HTTP/1.1\r\n").await.unwrap_or_default();
+    // One byte a second: each read comes in time, but the head as a whole does not.
+    let mut sent = 0;
+    while c.io.write_all(b"X").await.is_ok() && sent < 30 {
+        sent += 1;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if c.task.is_finished() {
+            break;
+        }
+    }
+    assert!(closed(&mut c.io).await);
+    let held = start.elapsed();
+    assert!(held >= HEADER_TIMEOUT - Duration::from_secs(1) && held <= HEADER_TIMEOUT + Duration::from_secs(1), "held {held:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_sent_slowly_ends_at_the_body_limit() {
+    let mut c = connect(gateway(""));
+    c.io.write_all(b"POST /api/tags HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n").await.unwrap_or_default();
+    let start = tokio::time::Instant::now();
+    for _ in 0..100 {
+        if c.task.is_finished() || c.io.write_all(b"a=1&").await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    // The body was not read whole in time: a 400, and the connection closes.
+    let (status, _, _) = answer(&mut c.io).await;
+    assert_eq!(status, 400);
+    let held = start.elapsed();
+    assert!(held >= BODY_TIMEOUT - Duration::from_secs(1) && held <= BODY_TIMEOUT + Duration::from_secs(2), "held {held:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn connections_over_the_limit_are_refused_with_an_answer() {
+    let shared = gateway("client: {max_connections: 2}\n");
+    let mut first = connect(shared.clone());
+    let _second = connect(shared.clone());
+    tokio::task::yield_now().await;
+    let mut third = connect(shared.clone());
+    let (status, head, body) = answer(&mut third.io).await;
+    assert_eq!(status, 503, "{head}");
+    assert!(head.contains("Connection: close") && body.contains("Too many connections"), "{body}");
+    assert!(closed(&mut third.io).await);
+    drop(third.io);
+    assert!(third.task.await.is_ok());
+    assert_eq!(shared.metrics.connections_refused.get(), 1);
+    // The ones within the limit are served.
+    first.io.write_all(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap_or_default();
+    assert_eq!(answer(&mut first.io).await.0, 404);
+    assert_eq!(shared.metrics.open_connections.get(), 2, "the refused one is no longer counted");
 }

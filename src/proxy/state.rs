@@ -13,7 +13,7 @@ use arc_swap::ArcSwap;
 use pingora::connectors::ConnectorOptions;
 use pingora::upstreams::peer::{HttpPeer, Peer};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -61,6 +61,11 @@ pub struct Shared {
     upstream_seen: AtomicU64,
     epoch: Instant,
     pub guard: Option<AuthGuard>,
+    /// Client connections open now.
+    pub open: AtomicUsize,
+    /// Client connections allowed when `client.max_connections` is not set: what the
+    /// open-files limit leaves room for.
+    pub fd_budget: usize,
     /// Unix seconds of the last Redis error logged: at most one line a second.
     redis_logged: AtomicU64,
 }
@@ -127,6 +132,26 @@ pub fn runtime(config: Config, previous: Option<&Runtime>) -> Result<Runtime, St
     Ok(Runtime { config, store, upstream_addr, peer, peer_key, redis })
 }
 
+/// Files kept free for everything but client connections: the LiveAgent pool, Redis, the
+/// admin listener, reloads, logs.
+const FD_RESERVE: usize = 512;
+/// Client connections at most when nothing else says: about 200 MB of state at the most.
+const MAX_CONNECTIONS: usize = 10_000;
+
+/// Raises the soft open-files limit to the hard one (as nginx's `worker_rlimit_nofile` and Go
+/// do), and returns how many client connections fit under it with `FD_RESERVE` to spare. A
+/// gateway that runs out of descriptors stops accepting (pingora then retries once a second),
+/// so it refuses connections over this number instead, with an answer.
+fn fd_budget() -> usize {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let soft = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard && setrlimit(Resource::RLIMIT_NOFILE, hard, hard).is_ok() => hard,
+        Ok((soft, _)) => soft,
+        Err(_) => 1024,
+    };
+    usize::try_from(soft).unwrap_or(usize::MAX).saturating_sub(FD_RESERVE).clamp(1, MAX_CONNECTIONS)
+}
+
 /// Idle keep-alive connections to LiveAgent kept at most.
 const MAX_IDLE: usize = 128;
 
@@ -148,6 +173,8 @@ pub fn shared(config: Config) -> Result<Arc<Shared>, StartError> {
         upstream_seen: AtomicU64::new(0),
         epoch: Instant::now(),
         guard,
+        open: AtomicUsize::new(0),
+        fd_budget: fd_budget(),
         redis_logged: AtomicU64::new(0),
     }))
 }

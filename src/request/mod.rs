@@ -37,6 +37,9 @@ pub enum RequestError {
     /// A head or body that cannot be read (badly framed, cut short).
     #[error("unreadable request")]
     Unreadable,
+    /// More client connections are open than `client.max_connections` allows.
+    #[error("too many client connections")]
+    Overloaded,
     /// A method LiveAgent's API does not use (TRACE, CONNECT, PATCH, …).
     #[error("method not forwarded")]
     MethodNotAllowed,
@@ -79,24 +82,19 @@ pub struct RequestParts<'a> {
     /// The body's form encoding when the gateway reads it for a key: a POST, PUT, DELETE or
     /// PATCH with a urlencoded or multipart body (PHP reads `$_POST` only for those).
     pub form: Option<BodyKind>,
-    pub apikey_header: Option<&'a str>,
+    /// The body's form encoding whatever the method: where key substitution rewrites.
+    pub encoding: Option<BodyKind>,
+    /// Every `apikey` header line's value, as sent.
+    pub apikey_headers: Vec<&'a [u8]>,
     /// The whole request body, already read (empty when there is none).
     pub body: &'a [u8],
 }
 
 impl<'a> RequestParts<'a> {
-    pub fn new(
-        method: &'a str,
-        query: Option<&'a str>,
-        content_type: Option<&str>,
-        apikey_header: Option<&'a str>,
-        body: &'a [u8],
-    ) -> Self {
-        let form = content_type
-            .filter(|_| matches!(method, "POST" | "PUT" | "DELETE" | "PATCH"))
-            .map(BodyKind::from_content_type)
-            .filter(BodyKind::is_form);
-        RequestParts { method, query, form, apikey_header, body }
+    pub fn new(method: &'a str, query: Option<&'a str>, content_type: Option<&str>, apikey_headers: Vec<&'a [u8]>, body: &'a [u8]) -> Self {
+        let encoding = content_type.map(BodyKind::from_content_type).filter(BodyKind::is_form);
+        let form = encoding.clone().filter(|_| matches!(method, "POST" | "PUT" | "DELETE" | "PATCH"));
+        RequestParts { method, query, form, encoding, apikey_headers, body }
     }
 }
 
@@ -126,8 +124,8 @@ mod tests {
     #[test]
     fn form_bodies_are_read_for_writes_only() {
         let ct = Some("application/x-www-form-urlencoded");
-        assert_eq!(RequestParts::new("POST", None, ct, None, b"").form, Some(BodyKind::UrlEncoded));
-        assert_eq!(RequestParts::new("GET", None, ct, None, b"").form, None);
-        assert_eq!(RequestParts::new("PUT", None, Some("text/plain"), None, b"").form, None);
+        assert_eq!(RequestParts::new("POST", None, ct, vec![], b"").form, Some(BodyKind::UrlEncoded));
+        assert_eq!(RequestParts::new("GET", None, ct, vec![], b"").form, None);
+        assert_eq!(RequestParts::new("PUT", None, Some("text/plain"), vec![], b"").form, None);
     }
 }

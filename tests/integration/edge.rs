@@ -79,6 +79,18 @@ async fn substituting(upstream: &str) -> GatewayProc {
     gateway(upstream, &format!("  apikey: \"{LA_KEY}\"\n{}", default_keys())).await
 }
 
+/// A raw POST with its path replaced.
+trait WithPath {
+    fn replacen_path(self, path: &str) -> Vec<u8>;
+}
+
+impl WithPath for Vec<u8> {
+    fn replacen_path(self, path: &str) -> Vec<u8> {
+        let text = String::from_utf8(self).unwrap();
+        text.replacen("/api/customers", path, 1).into_bytes()
+    }
+}
+
 /// Sends `bytes` on a new connection and reads until the gateway closes it or 5 s pass.
 async fn exchange(gw: &GatewayProc, bytes: &[u8]) -> String {
     let mut socket = TcpStream::connect(gw.addr).await.unwrap();
@@ -183,4 +195,68 @@ async fn hosts_underscores_and_connection_fields() {
     for dropped in ["X-Secret-Hop", "Transfer_Encoding", "X_Api_Key"] {
         assert!(!seen[0].contains(dropped), "{dropped} reached LiveAgent: {}", seen[0]);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_key_said_once_or_refused() {
+    let up = Echo::start().await;
+    let gw = substituting(&up.url).await;
+    let k = CLIENT_KEY;
+    let form = |body: &[u8]| {
+        let mut raw = format!(
+            "POST /api/customers HTTP/1.1\r\nHost: gw\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        raw.extend_from_slice(body);
+        raw
+    };
+    // Two identities, names PHP folds into `apikey`, an empty first value: 400, never forwarded.
+    for request in [
+        format!("GET /api/tags?apikey={k}&apikey={READER_KEY} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n").into_bytes(),
+        format!("GET /api/tags?apikey=&apikey={k} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n").into_bytes(),
+        format!("GET /api/tags?apikey={k} HTTP/1.1\r\nHost: gw\r\napikey: {k}\r\napikey: {READER_KEY}\r\nConnection: close\r\n\r\n")
+            .into_bytes(),
+        format!("GET /api/tags?apikey[]={k} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n").into_bytes(),
+        format!("GET /api/tags?apikey={k}&apikey%00x={READER_KEY} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n").into_bytes(),
+        format!("GET /api/tags?+apikey={k} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n").into_bytes(),
+        form(format!("apikey={k}&apikey={READER_KEY}").as_bytes()),
+        // POST over GET: PHP reads the form's key, the gateway the query's.
+        form(format!("name=x&apikey={READER_KEY}").as_bytes()).replacen_path(&format!("/api/customers?apikey={k}")),
+    ] {
+        let answer = exchange(&gw, &request).await;
+        assert!(answer.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{}\n{answer}", String::from_utf8_lossy(&request));
+        assert!(answer.contains("Ambiguous API key"), "{answer}");
+    }
+    assert_eq!(up.requests(), Vec::<String>::new(), "none reached LiveAgent");
+    // A Latin-1 form body (not UTF-8) and a non-ASCII first header line: the key is read as
+    // bytes, replaced, and LiveAgent gets its own key and nothing else.
+    let latin1 = [format!("apikey={k}&name=Jos").as_bytes(), b"\xe9"].concat();
+    let answer = exchange(&gw, &form(&latin1)).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    let header = format!("GET /api/tags HTTP/1.1\r\nHost: gw\r\napikey: {k}\r\nConnection: close\r\n\r\n");
+    assert!(exchange(&gw, header.as_bytes()).await.starts_with("HTTP/1.1 200 OK\r\n"));
+    let seen = up.requests();
+    assert_eq!(seen.len(), 2);
+    for request in &seen {
+        assert!(!request.contains(k), "the client's key reached LiveAgent: {request}");
+        assert!(request.contains(LA_KEY), "{request}");
+    }
+    assert!(seen[0].contains(&format!("apikey={LA_KEY}&name=Jos")), "{}", seen[0]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn liveagents_key_never_comes_back() {
+    let up = Echo::start().await;
+    let gw = substituting(&up.url).await;
+    // The upstream echoes each request, LiveAgent's key with it, in a header and in the body.
+    for path in ["/api/tags", "/api/tags.xml", "/api/tags.yaml"] {
+        let request = format!("GET {path}?apikey={CLIENT_KEY} HTTP/1.1\r\nHost: gw\r\napikey: {CLIENT_KEY}\r\nConnection: close\r\n\r\n");
+        let answer = exchange(&gw, request.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(!answer.contains(LA_KEY), "{path}: LiveAgent's key reached the client:\n{answer}");
+        assert!(answer.contains("*".repeat(LA_KEY.len()).as_str()), "{answer}");
+    }
+    assert_eq!(up.requests().len(), 3);
+    assert!(up.requests().iter().all(|r| r.contains(LA_KEY)), "LiveAgent did get its key");
 }

@@ -1,0 +1,103 @@
+//! Owns keeping LiveAgent's key out of every answer: with key substitution, an upstream that
+//! echoes a request (TRACE, a debug page, an error message quoting its input) would hand the
+//! key it was sent back to the client. Each occurrence, as written raw, percent-encoded or
+//! JSON-escaped, is overwritten with `*` of the same length, so lengths and framing hold.
+
+/// The key's spellings to look for, and the tail of a stream held back in case one of them
+/// continues in the next piece.
+#[derive(Debug, Clone)]
+pub struct Redactor {
+    patterns: Vec<Vec<u8>>,
+    longest: usize,
+    held: Vec<u8>,
+}
+
+impl Redactor {
+    /// A redactor for `secret`; `None` for an empty one.
+    pub fn new(secret: &str) -> Option<Redactor> {
+        if secret.is_empty() {
+            return None;
+        }
+        let raw = secret.as_bytes().to_vec();
+        let encoded: Vec<u8> = form_urlencoded::byte_serialize(secret.as_bytes()).flat_map(str::bytes).collect();
+        let json = serde_json::to_string(secret).map(|s| s.trim_matches('"').replace('/', "\\/").into_bytes()).unwrap_or_default();
+        let mut patterns = vec![raw];
+        for p in [encoded, json] {
+            if !p.is_empty() && !patterns.contains(&p) {
+                patterns.push(p);
+            }
+        }
+        let longest = patterns.iter().map(Vec::len).max().unwrap_or(0);
+        Some(Redactor { patterns, longest, held: Vec::new() })
+    }
+
+    /// Whether `bytes` holds the key in any spelling.
+    pub fn found(&self, bytes: &[u8]) -> bool {
+        self.patterns.iter().any(|p| memchr::memmem::find(bytes, p).is_some())
+    }
+
+    /// Overwrites every occurrence in `bytes`.
+    pub fn whole(&self, bytes: &mut [u8]) {
+        for p in &self.patterns {
+            let mut from = 0;
+            while let Some(at) = memchr::memmem::find(&bytes[from..], p) {
+                let start = from + at;
+                bytes[start..start + p.len()].fill(b'*');
+                from = start + p.len();
+            }
+        }
+    }
+
+    /// Takes the next piece of a stream; appends to `out` what can be sent now. The last
+    /// `longest - 1` bytes wait for the next piece or [`Redactor::finish`].
+    pub fn feed(&mut self, piece: &[u8], out: &mut Vec<u8>) {
+        self.held.extend_from_slice(piece);
+        let mut held = std::mem::take(&mut self.held);
+        self.whole(&mut held);
+        let keep = (self.longest - 1).min(held.len());
+        let ready = held.len() - keep;
+        out.extend_from_slice(&held[..ready]);
+        held.drain(..ready);
+        self.held = held;
+    }
+
+    /// The end of the stream: what was held back.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        out.append(&mut self.held);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_spelling_is_overwritten_in_place() {
+        let r = Redactor::new("la/key+1").unwrap_or_else(|| panic!("empty"));
+        let mut text = br#"{"echo":"GET /a?apikey=la%2Fkey%2B1 HTTP/1.1\r\napikey: la/key+1","json":"la\/key+1"}"#.to_vec();
+        let len = text.len();
+        assert!(r.found(&text));
+        r.whole(&mut text);
+        assert_eq!(text.len(), len);
+        let text = String::from_utf8_lossy(&text);
+        assert!(!text.contains("la/key") && !text.contains("la%2Fkey") && !text.contains("la\\/key"), "{text}");
+        assert!(text.contains("apikey=************ HTTP") && text.contains("apikey: ********"), "{text}");
+        assert!(Redactor::new("").is_none());
+    }
+
+    #[test]
+    fn a_key_split_across_pieces_is_caught() {
+        let secret = "sim-secret-key";
+        let body = format!("[\"{secret}\",\"x{secret}\",\"{secret}\"]");
+        for step in 1..body.len() {
+            let mut r = Redactor::new(secret).unwrap_or_else(|| panic!("empty"));
+            let mut out = Vec::new();
+            for piece in body.as_bytes().chunks(step) {
+                r.feed(piece, &mut out);
+            }
+            r.finish(&mut out);
+            assert_eq!(out.len(), body.len(), "step {step}");
+            assert!(!String::from_utf8_lossy(&out).contains("secret"), "step {step}: {}", String::from_utf8_lossy(&out));
+        }
+    }
+}
