@@ -129,10 +129,23 @@ pub fn listed(name: &[u8], list: &[&str]) -> bool {
     list.iter().any(|l| l.as_bytes().eq_ignore_ascii_case(name))
 }
 
-/// Whether `name` is named in a `Connection` field of `fields`: it describes the client's
-/// connection only (RFC 9110 §7.6.1).
-pub fn hop_by_hop(fields: &http1::Fields, name: &[u8]) -> bool {
-    fields.iter().any(|(n, v)| n.eq_ignore_ascii_case(b"connection") && http1::framing::lists_token(v, name))
+/// The fields a message's `Connection` fields name besides `close` and `keep-alive`: they
+/// describe that connection only and are not passed on (RFC 9110 §7.6.1). Looked up once per
+/// message; nearly every message names none.
+#[derive(Debug, Clone, Copy)]
+pub struct HopByHop<'a>(Option<&'a http1::Fields>);
+
+impl<'a> HopByHop<'a> {
+    pub fn of(fields: &'a http1::Fields) -> Self {
+        let plain = |t: &[u8]| t.is_empty() || t.eq_ignore_ascii_case(b"close") || t.eq_ignore_ascii_case(b"keep-alive");
+        let names = fields.all("connection").any(|v| v.split(|&b| b == b',').any(|t| !plain(t.trim_ascii())));
+        HopByHop(names.then_some(fields))
+    }
+
+    /// Whether a `Connection` field names `name`.
+    pub fn names(&self, name: &[u8]) -> bool {
+        self.0.is_some_and(|fields| fields.all("connection").any(|v| http1::framing::lists_token(v, name)))
+    }
 }
 
 /// What the upstream head says besides the client's own fields.
@@ -161,9 +174,10 @@ pub fn request_head(client: &RequestHead, up: &Upstream, facts: HeadFacts<'_>) -
     head.push(b' ');
     head.extend_from_slice(up.path_and_query.as_bytes());
     head.extend_from_slice(b" HTTP/1.1\r\n");
+    let hop = HopByHop::of(client.fields());
     for (name, value) in client.fields().iter() {
         let replaced = replace_key.is_some() && name.eq_ignore_ascii_case(APIKEY.as_bytes());
-        if !replaced && !listed(name, NOT_FORWARDED) && !hop_by_hop(client.fields(), name) && !name.contains(&b'_') {
+        if !replaced && !listed(name, NOT_FORWARDED) && !hop.names(name) && !name.contains(&b'_') {
             http1::field(&mut head, name, value);
         }
     }
@@ -179,17 +193,64 @@ pub fn request_head(client: &RequestHead, up: &Upstream, facts: HeadFacts<'_>) -
     if let Some(ip) = facts.client_ip {
         // Every line the client sent, in order, then the peer: one line, as RFC 9110 §5.3
         // allows, so no reader takes only the first.
-        let mut chain = Vec::new();
+        // The parsed values hold no CR or LF, so the line is put together in place.
+        head.extend_from_slice(b"X-Forwarded-For: ");
         for earlier in client.fields().all("x-forwarded-for") {
-            chain.extend_from_slice(earlier);
-            chain.extend_from_slice(b", ");
+            head.extend_from_slice(earlier);
+            head.extend_from_slice(b", ");
         }
-        chain.extend_from_slice(ip.as_bytes());
-        http1::field(&mut head, b"X-Forwarded-For", &chain);
+        head.extend_from_slice(ip.as_bytes());
+        head.extend_from_slice(b"\r\n");
     }
     http1::field(&mut head, b"X-Forwarded-Proto", b"http");
     head.extend_from_slice(b"\r\n");
     head
+}
+
+/// What came of the first request at the start of a client's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reframed {
+    /// More bytes are needed.
+    Incomplete,
+    /// Refused: a head or body that cannot be read, or a body over the cap.
+    Refused,
+    /// What LiveAgent receives for it, and how many of the client's bytes it took.
+    Sent { upstream: Vec<u8>, consumed: usize },
+}
+
+/// Runs the framing steps of one request as the gateway does (head, body framing, the body
+/// read whole up to `cap`, the upstream head with its exact length), with no key substitution.
+/// The fuzz target and the framing property drive it: whatever the client sends, LiveAgent
+/// must receive exactly one request, framed by `Content-Length`.
+pub fn reframe(input: &[u8], cap: usize) -> Reframed {
+    let mut head = RequestHead::default();
+    let len = match head.parse(input) {
+        Ok(Some(len)) => len,
+        Ok(None) => return Reframed::Incomplete,
+        Err(_) => return Reframed::Refused,
+    };
+    let Ok(framing) = head.body() else { return Reframed::Refused };
+    let mut body = http1::Body::new(framing);
+    let mut buf = bytes::BytesMut::from(&input[len..]);
+    let mut read = Vec::new();
+    while !body.done() {
+        match body.next(&mut buf) {
+            Ok(Some(piece)) if read.len() + piece.len() <= cap => read.extend_from_slice(&piece),
+            Ok(Some(_)) | Err(_) => return Reframed::Refused,
+            Ok(None) if body.done() => break,
+            Ok(None) => return Reframed::Incomplete,
+        }
+        if read.len() as u64 + body.declared() > cap as u64 {
+            return Reframed::Refused;
+        }
+    }
+    let consumed = input.len() - buf.len();
+    let path = format!("{}{}", head.path(), head.query().map(|q| format!("?{q}")).unwrap_or_default());
+    let up = Upstream { path_and_query: path, body: None, header_key: HeaderKey::Keep };
+    let facts = HeadFacts { host: "liveagent", request_id: "r", client_ip: Some("127.0.0.1"), body_len: read.len() };
+    let mut upstream = request_head(&head, &up, facts);
+    upstream.extend_from_slice(&read);
+    Reframed::Sent { upstream, consumed }
 }
 
 #[cfg(test)]

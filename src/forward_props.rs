@@ -2,7 +2,7 @@
 //! client's key bytes appear nowhere in what LiveAgent receives (head or body), whichever
 //! places (query, urlencoded or multipart form, header lines) and encodings carried it.
 
-use super::{request_head, upstream, HeadFacts};
+use super::{reframe, request_head, upstream, HeadFacts, Reframed};
 use crate::admit::apikey::the_key;
 use crate::admit::auth::KeyStore;
 use crate::http1::RequestHead;
@@ -106,4 +106,106 @@ proptest! {
         prop_assert!(!found(&sent_body), "key in the body:\n{}\nfrom\n{raw}", String::from_utf8_lossy(&sent_body));
         prop_assert!(String::from_utf8_lossy(&sent_head).contains(LA_KEY) || String::from_utf8_lossy(&sent_body).contains(LA_KEY));
     }
+}
+
+/// Checks that `upstream` is exactly one request framed by `Content-Length` (or bodiless).
+pub fn one_request(upstream: &[u8]) -> Result<(), String> {
+    let mut fields = [httparse::EMPTY_HEADER; 160];
+    let mut req = httparse::Request::new(&mut fields);
+    let len = match req.parse(upstream) {
+        Ok(httparse::Status::Complete(len)) => len,
+        other => return Err(format!("not one whole head: {other:?}")),
+    };
+    let named = |n: &str| req.headers.iter().filter(|h| h.name.eq_ignore_ascii_case(n)).map(|h| h.value).collect::<Vec<_>>();
+    if !named("transfer-encoding").is_empty() {
+        return Err("Transfer-Encoding reached LiveAgent".into());
+    }
+    let lengths = named("content-length");
+    let length: usize = match lengths.as_slice() {
+        [] => 0,
+        [one] => std::str::from_utf8(one).ok().and_then(|v| v.parse().ok()).ok_or("a bad Content-Length")?,
+        _ => return Err("two Content-Length fields".into()),
+    };
+    if len + length != upstream.len() {
+        return Err(format!("{} bytes framed, {} sent", len + length, upstream.len()));
+    }
+    Ok(())
+}
+
+/// A request with its parts drawn from what smuggling attempts use.
+fn framed() -> impl Strategy<Value = Vec<u8>> {
+    let line = prop::sample::select(vec![
+        "Content-Length: 5\r\n",
+        "Content-Length: 0\r\n",
+        "Content-Length: 5, 5\r\n",
+        "Content-Length: 6\r\n",
+        "Content-Length: +5\r\n",
+        "Transfer-Encoding: chunked\r\n",
+        "Transfer-Encoding: chunked, identity\r\n",
+        "Transfer-Encoding: identity\r\n",
+        "Transfer_Encoding: chunked\r\n",
+        "Transfer-Encoding : chunked\r\n",
+        "Connection: close, Content-Length\r\n",
+        "Expect: 100-continue\r\n",
+        "X-A: 1\r\n",
+        "Host: b\r\n",
+    ]);
+    let body = prop::sample::select(vec![
+        "hello",
+        "5\r\nhello\r\n0\r\n\r\n",
+        "5;x=\"y\"\r\nhello\r\n0\r\nT: 1\r\n\r\n",
+        "2;\nxx\r\n0\r\n\r\n",
+        "\r\nhello\r\n0\r\n\r\n",
+        "5\r\nhello\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
+        "0\r\n\r\n",
+        "",
+    ]);
+    (prop::sample::select(vec!["GET", "POST", "PUT"]), prop::collection::vec(line, 0..4), body, any::<prop::sample::Index>()).prop_map(
+        |(method, lines, body, cut)| {
+            let raw = format!("{method} /api/tags HTTP/1.1\r\nHost: a\r\n{}\r\n{body}", lines.concat()).into_bytes();
+            let keep = raw.len() - cut.index(8).min(raw.len());
+            raw[..keep.max(1)].to_vec()
+        },
+    )
+}
+
+proptest! {
+    #[test]
+    fn liveagent_receives_exactly_one_request(input in framed()) {
+        match reframe(&input, 1024) {
+            Reframed::Sent { upstream, consumed } => {
+                prop_assert!(consumed <= input.len());
+                if let Err(e) = one_request(&upstream) {
+                    return Err(TestCaseError::fail(format!("{e}\n{}\nfrom\n{}", String::from_utf8_lossy(&upstream), String::from_utf8_lossy(&input))));
+                }
+            }
+            Reframed::Incomplete | Reframed::Refused => {}
+        }
+    }
+
+    #[test]
+    fn any_bytes_reframe_without_panic(input in prop::collection::vec(any::<u8>(), 0..300)) {
+        if let Reframed::Sent { upstream, .. } = reframe(&input, 1024) {
+            prop_assert!(one_request(&upstream).is_ok());
+        }
+    }
+}
+
+#[test]
+fn the_ambiguous_framings_are_refused() {
+    for raw in [
+        "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        "POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2;\nxx\r\n0\r\n\r\n",
+        "POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\nhello",
+        "POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n",
+    ] {
+        assert_eq!(reframe(raw.as_bytes(), 1024), Reframed::Refused, "{raw:?}");
+    }
+    let input = b"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /next HTTP/1.1\r\n";
+    let Reframed::Sent { upstream, consumed } = reframe(input, 1024) else { panic!("not sent") };
+    assert_eq!(one_request(&upstream), Ok(()));
+    assert!(String::from_utf8_lossy(&upstream)
+        .ends_with("Content-Length: 5\r\nX-Request-Id: r\r\nX-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Proto: http\r\n\r\nhello"));
+    assert_eq!(consumed, input.len() - b"GET /next HTTP/1.1\r\n".len(), "the next request stays for the next read");
 }

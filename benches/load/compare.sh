@@ -9,8 +9,8 @@
 set -euo pipefail
 mode=${1:-full}
 case "$mode" in
-  full) dur=10; rounds=3; lat_rounds=5 ;;
-  short) dur=2; rounds=1; lat_rounds=1 ;;
+  full) dur=10; rounds=3; lat_rounds=5; slow=2000; slow_secs=30; idle_n=5000 ;;
+  short) dur=2; rounds=1; lat_rounds=1; slow=200; slow_secs=12; idle_n=1000 ;;
   *) echo "usage: compare.sh [full|short]" >&2; exit 2 ;;
 esac
 cd "$(dirname "$0")/../.."
@@ -173,9 +173,19 @@ for target in direct nginx gateway; do
   lat_rows+=("| $target | $half | $achieved | $(ms "$p50") | $(ms "$p99") | $(ms "$p999") | $late | $(ms "$worst") | $errs |")
 done
 
-# Memory with 1,000 idle keep-alive connections.
+# Memory with 1,000 idle keep-alive connections, and the gateway's with $idle_n.
 idle_ngx=$(python3 "$here/idle.py" 127.0.0.1 "$ngx" 1000 "/api/small$k" "$ngx_worker")
 idle_gw=$(python3 "$here/idle.py" 127.0.0.1 "$gw" 1000 "/api/small$k" "$gw_pid")
+idle_many=$(python3 "$here/idle.py" 127.0.0.1 "$gw" "$idle_n" "/api/small$k" "$gw_pid" one-by-one)
+
+# Slowloris: $slow connections that never finish their heads (a header line every 5 s, each
+# connection replaced when the gateway closes it), and a well-behaved client at a fixed rate
+# of 1,000 requests/s meanwhile: its latency, and how long the gateway held a slow one.
+taskset -c 0 python3 "$here/slowloris.py" 127.0.0.1 "$gw" "$slow" "$slow_secs" 5 >"$work/slow.out" & slow_pid=$!
+sleep 3
+slow_lat=$(taskset -c 0 "$loadgen" "${url[gateway]}/api/small$k" 1000 "$((slow_secs - 6))" 16)
+wait "$slow_pid"
+read -r slow_opened slow_closed slow_median slow_max <"$work/slow.out"
 
 echo
 echo "liveagent-gateway load comparison ($mode: ${dur} s per round, $rounds round(s), median), $(nproc) CPUs, $(uname -r)"
@@ -193,6 +203,9 @@ echo
 echo "A late event: requests answered >= 1 ms after their scheduled time, less than 5 ms apart (a stall and its backlog; direct's show the host's own)."
 echo
 echo "gateway p99 minus direct p99 at that rate: $(awk -v g="${p99_of[gateway]}" -v d="${p99_of[direct]}" 'BEGIN {printf "%.3f", (g - d) / 1000}') ms"
+read -r s50 s99 s999 s_achieved s_errs _ <<<"$slow_lat"
+echo "Under $slow slowloris connections (opened $slow_opened, closed by the gateway $slow_closed, held median $slow_median s, longest $slow_max s): a client at 1,000 req/s got p50 $(ms "$s50") ms, p99 $(ms "$s99") ms, p99.9 $(ms "$s999") ms, $s_achieved req/s, $s_errs errors"
+echo "RSS with $idle_n idle keep-alive connections (opened one after another): gateway $(awk -v v="$idle_many" 'BEGIN {printf "%.1f", v / 1024}') MB"
 echo "RSS with 1,000 idle keep-alive connections: nginx worker $(awk -v v="$idle_ngx" 'BEGIN {printf "%.1f", v / 1024}') MB, gateway $(awk -v v="$idle_gw" 'BEGIN {printf "%.1f", v / 1024}') MB"
 echo "small-JSON throughput gateway/nginx: $(awk -v a="${rps_of["small JSON (465 B)/gateway"]}" -v b="${rps_of["small JSON (465 B)/nginx"]}" 'BEGIN {printf "%.2f", a / b}')"
 echo "256 KB .xml vs its JSON passthrough: $(awk -v a="${rps_of["256 KB .xml/gateway"]}" -v b="${rps_of["256 KB JSON/gateway"]}" 'BEGIN {printf "%.2f", a / b}')"

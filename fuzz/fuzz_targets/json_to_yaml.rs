@@ -15,6 +15,6 @@ fuzz_target!(|data: &[u8]| {
     let out = transcode::transcode(data, Format::Yaml).expect("valid JSON transcodes");
     assert_eq!(transcode::render(&input, Format::Yaml).ok(), Some(out.clone()), "lexer and serde_json disagree");
     let text = std::str::from_utf8(&out).expect("YAML output is UTF-8");
-    let back: Value = serde_yaml::from_str(text).unwrap_or_else(|e| panic!("unreadable YAML ({e}):\n{text}"));
+    let back: Value = serde_norway::from_str(text).unwrap_or_else(|e| panic!("unreadable YAML ({e}):\n{text}"));
     assert!(transcode::same_data(&back, &input), "{input} read back as {back}:\n{text}");
 });

@@ -17,7 +17,11 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::Instant;
 
-/// Room made for each read from the client.
+/// Room made for an answer's head (and a small body) when it starts.
+const OUT_START: usize = 2048;
+/// Room made for a read into an empty buffer (a new request's head).
+const IDLE_READ: usize = 512;
+/// Room made for each further read from the client.
 const READ_SIZE: usize = 4096;
 /// How long, and how much, a refused connection is read after its answer (see `linger`).
 const LINGER: Duration = Duration::from_secs(1);
@@ -28,8 +32,6 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(60);
 /// A body piece up to this size is copied behind what is pending (the head, say), for one
 /// write; a larger one is written from where it is.
 const COALESCE: usize = 16 * 1024;
-/// A write buffer that grew past this is given back after its answer.
-const KEEP_OUT: usize = 16 * 1024;
 
 /// Why a request could not be served to the end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,7 +158,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// Reads more of a request, until `due` at the latest.
     async fn read_until(&mut self, due: Instant) -> Result<usize, Fault> {
-        self.buf.reserve(READ_SIZE);
+        // Waiting for a request, the buffer is all an idle connection holds: room for a
+        // whole ordinary head, not more.
+        self.buf.reserve(if self.buf.is_empty() { IDLE_READ } else { READ_SIZE });
         match self.deadline.until(due, self.stream.read_buf(&mut self.buf)).await {
             Ok(Ok(n)) => Ok(n),
             _ => Err(Fault::Request),
@@ -216,6 +220,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         self.written = true;
         self.dated = false;
         self.out.clear();
+        // One allocation for a head and a small body, not a doubling per field.
+        self.out.reserve(OUT_START);
         http1::status_line(&mut self.out, status);
     }
 
@@ -273,11 +279,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         if self.chunked && !self.head.is_head() {
             self.out.extend_from_slice(http1::LAST_CHUNK);
         }
-        self.write_out().await?;
-        if self.out.capacity() > KEEP_OUT {
-            self.out = Vec::new();
-        }
-        Ok(())
+        self.write_out().await
     }
 
     async fn write_out(&mut self) -> Result<(), Fault> {
@@ -308,6 +310,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     /// After an answer: whether the connection takes another request. If not, it is shut down.
     pub async fn finish(&mut self) -> bool {
         if self.keep_alive {
+            // An idle keep-alive connection holds no buffers: thousands of them would hold
+            // megabytes. Taking them again costs two allocations of one size class a request.
+            self.out = Vec::new();
+            if self.buf.is_empty() {
+                self.buf = BytesMut::new();
+            }
             return true;
         }
         let _ = self.deadline.limit(IO_TIMEOUT, self.stream.shutdown()).await;

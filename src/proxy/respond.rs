@@ -56,7 +56,8 @@ fn head<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, status: u16, comm
             (Reply::Sized, retry_after, allow)
         }
         Own::Upstream { fields, sized, redact } => {
-            let passed = |name: &[u8]| answer::returned(name, sized) && !forward::hop_by_hop(fields, name);
+            let hop = forward::HopByHop::of(fields);
+            let passed = |name: &[u8]| answer::returned(name, sized) && !hop.names(name);
             for (name, value) in fields.iter().filter(|&(name, _)| passed(name)) {
                 match redact.filter(|r| r.found(value)) {
                     Some(r) => {

@@ -260,3 +260,38 @@ async fn liveagents_key_never_comes_back() {
     assert_eq!(up.requests().len(), 3);
     assert!(up.requests().iter().all(|r| r.contains(LA_KEY)), "LiveAgent did get its key");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chunked_bodies_exactly_as_the_rfc_writes_them() {
+    let up = Echo::start().await;
+    let gw = substituting(&up.url).await;
+    let post = |body: &str| {
+        format!(
+            "POST /api/customers?apikey={CLIENT_KEY} HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{body}"
+        )
+    };
+    for lenient in [
+        "2;\nxx\r\n0\r\n\r\n",
+        "\r\nxx\r\n0\r\n\r\n",
+        "0x2\r\nxx\r\n0\r\n\r\n",
+        "2\r\nxx\r\n0\r\nX-T: 1\nGET /smuggled HTTP/1.1\r\n\r\n",
+        "2\r\nxx\r\n0\r\nnot a field\r\n\r\n",
+    ] {
+        let answer = exchange(&gw, post(lenient).as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{lenient:?}\n{answer}");
+        assert!(answer.contains("Connection: close"), "{answer}");
+    }
+    // A chunk that declares more than the cap is refused at once, not after 64 KiB.
+    let start = std::time::Instant::now();
+    let answer = exchange(&gw, post("FFFFFFFFFFFFFFFF\r\n").as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 413 Payload Too Large\r\n"), "{answer}");
+    assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+    assert_eq!(up.requests(), Vec::<String>::new());
+    // Strict is not stingy: extensions, quoted strings and trailers as the grammar allows.
+    let body = "4;a=b;c=\"d;e\"\r\nname\r\n2\r\n=x\r\n0\r\nX-Checksum: 1\r\n\r\n";
+    assert!(exchange(&gw, post(body).as_bytes()).await.starts_with("HTTP/1.1 200 OK\r\n"));
+    let seen = up.requests();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].contains("Content-Length: 6\r\n") && seen[0].ends_with("\r\n\r\nname=x"), "{}", seen[0]);
+    assert!(!seen[0].to_ascii_lowercase().contains("transfer-encoding"), "{}", seen[0]);
+}
