@@ -23,8 +23,9 @@ const OUT_START: usize = 2048;
 const IDLE_READ: usize = 512;
 /// Room made for each further read from the client.
 const READ_SIZE: usize = 4096;
-/// How long, and how much, a refused connection is read after its answer (see `linger`).
-const LINGER: Duration = Duration::from_secs(1);
+/// How long, and how much, a refused connection is read after its answer (see `linger`):
+/// long enough to take a request already sent, short, since refusals come in floods.
+const LINGER: Duration = Duration::from_millis(50);
 const LINGER_BYTES: usize = 64 * 1024;
 /// How long a client may take to take an answer's bytes, each write.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(60);

@@ -132,14 +132,15 @@ pub fn runtime(config: Config, previous: Option<&Runtime>) -> Result<Runtime, St
     Ok(Runtime { config, store, upstream_addr, peer, peer_key, redis })
 }
 
-/// Files kept free for everything but client connections: the LiveAgent pool, Redis, the
-/// admin listener, reloads, logs.
+/// Files kept free for everything but client connections (the LiveAgent pool, Redis, the
+/// admin listener, reloads, logs): this many, or a quarter of a smaller limit.
 const FD_RESERVE: usize = 512;
 /// Client connections at most when nothing else says: about 200 MB of state at the most.
 const MAX_CONNECTIONS: usize = 10_000;
 
 /// Raises the soft open-files limit to the hard one (as nginx's `worker_rlimit_nofile` and Go
-/// do), and returns how many client connections fit under it with `FD_RESERVE` to spare. A
+/// do), and returns how many client connections fit under it, each with a connection to
+/// LiveAgent, with `FD_RESERVE` to spare. A
 /// gateway that runs out of descriptors stops accepting (pingora then retries once a second),
 /// so it refuses connections over this number instead, with an answer.
 fn fd_budget() -> usize {
@@ -149,7 +150,11 @@ fn fd_budget() -> usize {
         Ok((soft, _)) => soft,
         Err(_) => 1024,
     };
-    usize::try_from(soft).unwrap_or(usize::MAX).saturating_sub(FD_RESERVE).clamp(1, MAX_CONNECTIONS)
+    let soft = usize::try_from(soft).unwrap_or(usize::MAX);
+    // Each client connection may hold a connection to LiveAgent while its request is in
+    // flight (as nginx counts worker_connections for a proxy); a small limit keeps a quarter
+    // for the rest rather than nothing for the clients.
+    (soft.saturating_sub(FD_RESERVE.min(soft / 4)) / 2).clamp(1, MAX_CONNECTIONS)
 }
 
 /// Idle keep-alive connections to LiveAgent kept at most.
