@@ -9,18 +9,9 @@
 //! cannot be read to its end make the key unclear: 400, never forwarded. No occurrence, or only
 //! empty ones, is a missing key.
 
-use super::auth::{AuthError, APIKEY};
+use super::auth::{AuthError, Presented, APIKEY};
 use crate::request::form::{self, BodyKind};
 use std::borrow::Cow;
-
-/// The key a client presented, as bytes. Deliberately not `Debug`, so it cannot be logged.
-pub struct Presented(pub Vec<u8>);
-
-impl AsRef<[u8]> for Presented {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
-}
 
 /// The one key of a request. `form`: the body, when PHP would read it as a form.
 pub fn the_key<'a>(

@@ -1,7 +1,6 @@
 //! Owns client authentication: matching the presented `apikey` (found by `apikey`) against
 //! the configured SHA-256 digests in constant time, and the key's allow list.
 
-use super::apikey::Presented;
 use crate::config::KeySpec;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -9,6 +8,15 @@ use subtle::ConstantTimeEq;
 
 /// The parameter, form field and header that carry a key.
 pub const APIKEY: &str = "apikey";
+
+/// The key a client presented, as bytes. Deliberately not `Debug`, so it cannot be logged.
+pub struct Presented(pub Vec<u8>);
+
+impl AsRef<[u8]> for Presented {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
 
 /// Why a request is refused before it reaches LiveAgent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

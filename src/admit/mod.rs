@@ -29,7 +29,7 @@ pub struct Gate<'a> {
 /// still allow.
 pub struct Admitted<'k> {
     pub key: &'k KeySpec,
-    pub presented: apikey::Presented,
+    pub presented: auth::Presented,
     pub allowance: Allowance,
 }
 
