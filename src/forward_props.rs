@@ -90,7 +90,7 @@ proptest! {
         let len = head.parse(raw.as_bytes()).map_err(|e| TestCaseError::fail(format!("{e}: {raw}")))?.unwrap_or(0);
         let body = &raw.as_bytes()[len..];
         let parts = RequestParts::new(head.method(), head.query(), head.header("content-type"), head.fields().all("apikey").collect(), body);
-        let form = parts.form.as_ref().map(|kind| (kind, parts.body));
+        let form = parts.form().map(|kind| (kind, parts.body));
         let Ok(presented) = the_key(parts.query, form, parts.apikey_headers.iter().copied()) else { return Ok(()) };
         let mut spec = crate::testkit::key(Some(LA_KEY));
         spec.digest = sha2::Digest::finalize(sha2::Digest::chain_update(<sha2::Sha256 as sha2::Digest>::new(), key.as_bytes())).into();

@@ -75,7 +75,7 @@ pub async fn admit<'k>(
     req: &RequestParts<'_>,
     redis_failed: impl FnOnce(&QuotaStoreError),
 ) -> Result<Admitted<'k>, Refusal> {
-    let form_body = req.form.as_ref().map(|kind| (kind, req.body));
+    let form_body = req.form().map(|kind| (kind, req.body));
     let found = apikey::the_key(req.query, form_body, req.apikey_headers.iter().copied());
     let authorized = found.and_then(|presented| Ok((gate.store.authorize(&presented, req.method, target.routed.endpoint)?, presented)));
     let (key, presented) = match authorized {

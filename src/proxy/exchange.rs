@@ -121,7 +121,7 @@ impl Exchange {
             Err(Stop::Failed(failure)) => Outcome::Failed(failure),
             Err(Stop::Fault(fault)) => return Err(fault),
         };
-        self.answer(shared, conn, outcome).await
+        self.answer(shared, &rt, conn, outcome).await
     }
 
     /// Route, body, admission, then LiveAgent.
@@ -228,6 +228,7 @@ impl Exchange {
     async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
         &mut self,
         shared: &Shared,
+        rt: &Runtime,
         conn: &mut Conn<S>,
         outcome: Outcome,
     ) -> Result<(), Fault> {
@@ -242,7 +243,7 @@ impl Exchange {
                 match streamed {
                     Ok(last) => {
                         self.upstream_secs = Some((done - started).as_secs_f64());
-                        shared.upstream.release(response, done, shared.runtime.load().config.upstream.idle_timeout);
+                        shared.upstream.release(response, done, rt.config.upstream.idle_timeout);
                         if let Some(last) = last {
                             conn.send(&last).await?;
                         }

@@ -79,9 +79,6 @@ pub fn target(path: &str, query: Option<&str>, accept: Option<&str>) -> Result<T
 pub struct RequestParts<'a> {
     pub method: &'a str,
     pub query: Option<&'a str>,
-    /// The body's form encoding when the gateway reads it for a key: a POST, PUT, DELETE or
-    /// PATCH with a urlencoded or multipart body (PHP reads `$_POST` only for those).
-    pub form: Option<BodyKind>,
     /// The body's form encoding whatever the method: where key substitution rewrites.
     pub encoding: Option<BodyKind>,
     /// Every `apikey` header line's value, as sent.
@@ -93,8 +90,13 @@ pub struct RequestParts<'a> {
 impl<'a> RequestParts<'a> {
     pub fn new(method: &'a str, query: Option<&'a str>, content_type: Option<&str>, apikey_headers: Vec<&'a [u8]>, body: &'a [u8]) -> Self {
         let encoding = content_type.map(BodyKind::from_content_type).filter(BodyKind::is_form);
-        let form = encoding.clone().filter(|_| matches!(method, "POST" | "PUT" | "DELETE" | "PATCH"));
-        RequestParts { method, query, form, encoding, apikey_headers, body }
+        RequestParts { method, query, encoding, apikey_headers, body }
+    }
+
+    /// The body's form encoding when the gateway reads it for a key: a POST, PUT, DELETE or
+    /// PATCH with a urlencoded or multipart body (PHP reads `$_POST` only for those).
+    pub fn form(&self) -> Option<&BodyKind> {
+        self.encoding.as_ref().filter(|_| matches!(self.method, "POST" | "PUT" | "DELETE" | "PATCH"))
     }
 }
 
@@ -124,8 +126,8 @@ mod tests {
     #[test]
     fn form_bodies_are_read_for_writes_only() {
         let ct = Some("application/x-www-form-urlencoded");
-        assert_eq!(RequestParts::new("POST", None, ct, vec![], b"").form, Some(BodyKind::UrlEncoded));
-        assert_eq!(RequestParts::new("GET", None, ct, vec![], b"").form, None);
-        assert_eq!(RequestParts::new("PUT", None, Some("text/plain"), vec![], b"").form, None);
+        assert_eq!(RequestParts::new("POST", None, ct, vec![], b"").form(), Some(&BodyKind::UrlEncoded));
+        assert_eq!(RequestParts::new("GET", None, ct, vec![], b"").form(), None);
+        assert_eq!(RequestParts::new("PUT", None, Some("text/plain"), vec![], b"").form(), None);
     }
 }
