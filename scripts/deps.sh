@@ -40,6 +40,7 @@ fi
 pip_missing=()
 if [ "$what" = test ]; then
   python3 -c 'import yaml' 2>/dev/null || pip_missing+=(pyyaml)                      # YAML 1.1 reader
+  python3 -c 'import ruamel.yaml' 2>/dev/null || pip_missing+=(ruamel.yaml)         # YAML 1.2 reader
   python3 -c 'import jsonschema' 2>/dev/null || pip_missing+=(jsonschema)            # compose schema
   command -v kubernetes-validate >/dev/null 2>&1 || pip_missing+=(kubernetes-validate)
 fi

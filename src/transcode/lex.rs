@@ -32,8 +32,11 @@ pub enum Item<'a> {
     },
 }
 
-/// serde_json refuses nesting at 128 levels; at that depth the lexer leaves the input to it.
-const MAX_DEPTH: usize = 128;
+/// Deepest nesting the lexer reads: twice PHP's `json_encode` default of 512, so whatever
+/// LiveAgent can encode is read. Deeper input is handed to serde_json, which refuses it (its own
+/// limit is 128), so it ends as a clean 502. The writers keep their own stack on the heap, and
+/// output grows with the square of the depth, so the bound is also a bound on the output.
+pub const MAX_DEPTH: usize = 1024;
 
 pub struct Lexer<'a> {
     text: &'a str,
@@ -335,28 +338,36 @@ impl<'a> Lexer<'a> {
             b'n' => '\n',
             b'r' => '\r',
             b't' => '\t',
-            b'u' => {
-                let unit = self.hex4()?;
-                let code = match unit {
-                    0xD800..=0xDBFF => {
-                        // serde_json refuses a lone surrogate: so does the lexer.
-                        if self.byte(self.pos) != Some(b'\\') || self.byte(self.pos + 1) != Some(b'u') {
-                            return Err(Bail);
-                        }
-                        self.pos += 2;
-                        let low = self.hex4()?;
-                        if !(0xDC00..=0xDFFF).contains(&low) {
-                            return Err(Bail);
-                        }
-                        0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
-                    }
-                    0xDC00..=0xDFFF => return Err(Bail),
-                    _ => unit,
-                };
-                char::from_u32(code).ok_or(Bail)?
-            }
+            b'u' => self.unicode_escape()?,
             _ => return Err(Bail),
         })
+    }
+
+    /// A `\u` escape after its `u`, with the low half of a surrogate pair when one follows.
+    /// A lone surrogate (JSON's grammar allows it, Unicode text cannot hold it) becomes U+FFFD,
+    /// as a character XML forbids does; serde_json would refuse the whole document instead.
+    fn unicode_escape(&mut self) -> Lexed<char> {
+        let unit = self.hex4()?;
+        let code = match unit {
+            0xD800..=0xDBFF => match self.low_surrogate() {
+                Some(low) => {
+                    self.pos += 6;
+                    0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
+                }
+                None => 0xFFFD,
+            },
+            0xDC00..=0xDFFF => 0xFFFD,
+            _ => unit,
+        };
+        char::from_u32(code).ok_or(Bail)
+    }
+
+    /// The low half of a surrogate pair when the next six bytes are one (`\uDC00` to `\uDFFF`).
+    fn low_surrogate(&self) -> Option<u32> {
+        let hex = self.text.get(self.pos..self.pos + 6)?.strip_prefix("\\u")?;
+        // `from_str_radix` alone would also take a leading `+`.
+        let unit = hex.bytes().all(|b| b.is_ascii_hexdigit()).then(|| u32::from_str_radix(hex, 16).ok()).flatten()?;
+        (0xDC00..=0xDFFF).contains(&unit).then_some(unit)
     }
 
     fn hex4(&mut self) -> Lexed<u32> {

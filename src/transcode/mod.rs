@@ -22,12 +22,12 @@ use crate::request::format::Format;
 pub enum TranscodeError {
     #[error("upstream body is not JSON: {0}")]
     NotJson(#[from] serde_json::Error),
-    #[error("value nests deeper than JSON parsers accept")]
-    TooDeep,
+    #[error("body nests deeper, or grows larger once written, than the writers allow")]
+    TooLarge,
 }
 
-/// Parses a JSON body. serde_json stops at 128 levels of nesting, which also bounds the
-/// recursion depth of both writers.
+/// Parses a JSON body. serde_json stops at 128 levels of nesting; the streaming writers read
+/// deeper bodies (see `lex::MAX_DEPTH`) without it.
 pub fn parse(body: &[u8]) -> Result<serde_json::Value, TranscodeError> {
     Ok(serde_json::from_slice(body)?)
 }
@@ -46,7 +46,7 @@ fn stream(text: &str, format: Format) -> bail::Lexed<Vec<u8>> {
 /// place), so the lexer always takes the result.
 pub fn render(value: &serde_json::Value, format: Format) -> Result<Vec<u8>, TranscodeError> {
     let text = serde_json::to_string(value)?;
-    stream(&text, format).map_err(|_| TranscodeError::TooDeep)
+    stream(&text, format).map_err(|_| TranscodeError::TooLarge)
 }
 
 /// [`render`] as a `String`. The writers only ever write whole UTF-8 characters, so nothing
@@ -65,25 +65,32 @@ fn spaces(out: &mut String, mut n: usize) {
     }
 }
 
-/// Whether serde_json writes the number `token` back exactly as it reads: an integer without
-/// a leading zero that fits in `i64` whatever its sign.
-fn verbatim_integer(token: &str) -> bool {
-    let digits = token.strip_prefix('-').unwrap_or(token);
-    (1..=18).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && (!digits.starts_with('0') || token == "0")
+/// Most output a body may grow to: `max(OUTPUT_FLOOR, OUTPUT_GROWTH × input)`. Indentation
+/// grows with depth, so a deep body written out can be hundreds of times its size; LiveAgent's
+/// own data grows about threefold. Past the bound the writers give up (a 502), rather than
+/// let one answer hold gigabytes.
+const OUTPUT_GROWTH: usize = 16;
+const OUTPUT_FLOOR: usize = 64 << 20;
+
+fn output_budget(input: usize) -> usize {
+    OUTPUT_FLOOR.max(input.saturating_mul(OUTPUT_GROWTH))
 }
 
-/// The number `token` as serde_json reads it (`u64`, `i64` or `f64`), so it is written exactly
-/// as a `serde_json::Value` would write it.
-fn number(token: &str) -> bail::Lexed<serde_json::Number> {
-    serde_json::from_str(token).map_err(|_| bail::Bail)
+/// Whether the JSON number `token` is written as a float (it has a fraction or an exponent).
+fn is_float(token: &str) -> bool {
+    token.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'))
 }
 
 /// Whether two values hold the same data, numbers compared by value: YAML has one integer
-/// type where JSON keeps `i64` and `u64` apart. Used by the round-trip tests and fuzz targets.
+/// type where JSON keeps `i64` and `u64` apart, and serde_json reads integers past 64 bits as
+/// floats. Used by the round-trip tests and fuzz targets.
 pub fn same_data(a: &serde_json::Value, b: &serde_json::Value) -> bool {
     use serde_json::Value;
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => x.as_f64().map(f64::to_bits) == y.as_f64().map(f64::to_bits),
+        // Both floats: the same bits, so `-0.0` stays negative. One an integer: serde_json reads
+        // the integer `-0` as the float `-0.0`, which a YAML reader reads as the integer 0.
+        (Value::Number(x), Value::Number(y)) if x.is_f64() && y.is_f64() => x.as_f64().map(f64::to_bits) == y.as_f64().map(f64::to_bits),
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => x.as_f64() == y.as_f64(),
         (Value::Number(x), Value::Number(y)) => x.to_string() == y.to_string(),
         (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_data(x, y)),
         (Value::Object(x), Value::Object(y)) => {
@@ -105,6 +112,8 @@ pub fn transcode(body: &[u8], format: Format) -> Result<Vec<u8>, TranscodeError>
     }
 }
 
+#[cfg(test)]
+mod fidelity;
 #[cfg(test)]
 mod lex_tests;
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! string `<k></k>`; a key that is not an XML name becomes `<item key="…">`; characters XML 1.0
 //! forbids become U+FFFD, so the output is well-formed whatever the input.
 
-use super::bail::Lexed;
+use super::bail::{Bail, Lexed};
 use super::keys::same;
 use super::lex::{Item, Lexer};
 use super::piece::{self, Piece};
@@ -45,24 +45,30 @@ pub fn to_xml(value: &serde_json::Value) -> Result<String, super::TranscodeError
 /// Writes JSON `text` as a LiveAgent XML document. A top-level `{"response": …}` object
 /// supplies the root's content; any other top-level value is wrapped whole in `<response>`.
 pub(super) fn document(text: &str) -> Lexed<Vec<u8>> {
-    let mut w = Writer { out: Vec::with_capacity(text.len() + text.len() / 4 + 64), tags: Tags::default() };
+    let mut w = Writer {
+        out: Vec::with_capacity(text.len() + text.len() / 4 + 64),
+        tags: Tags::default(),
+        open: Vec::new(),
+        budget: super::output_budget(text.len()),
+    };
     w.out.extend_from_slice(DECLARATION.as_bytes());
-    let root = Written::new(&Tag::named("response".to_string()), 0);
+    let root = Rc::new(Written::new(&Tag::named("response".to_string()), 0));
     // LiveAgent's envelope, known only once its one key has been read: write it, and start
     // again wrapping the whole value if another key follows.
     let mut lex = Lexer::new(text);
     if lex.value()? == (Item::Object { empty: false }) && lex.key(true)?.as_deref() == Some("response") {
         let content = lex.value()?;
-        element(&mut lex, &mut w, &root, content, 0, "response")?;
+        element(&mut lex, &mut w, &root, content, "response")?;
         if lex.key(false)?.is_none() {
             lex.finish()?;
             return Ok(w.out);
         }
     }
     w.out.truncate(DECLARATION.len());
+    w.open.clear();
     let mut lex = Lexer::new(text);
     let whole = lex.value()?;
-    element(&mut lex, &mut w, &root, whole, 0, "response")?;
+    element(&mut lex, &mut w, &root, whole, "response")?;
     lex.finish()?;
     Ok(w.out)
 }
@@ -72,6 +78,21 @@ pub(super) fn document(text: &str) -> Lexed<Vec<u8>> {
 struct Writer {
     out: Vec<u8>,
     tags: Tags,
+    /// The objects and arrays being written, innermost last: a stack on the heap, so nesting
+    /// as deep as the lexer reads cannot overflow the thread's stack.
+    open: Vec<Open>,
+    /// Most bytes `out` may hold (see `output_budget`).
+    budget: usize,
+}
+
+/// An object or array whose members are being written.
+struct Open {
+    /// Its own tags: the end tag is written when it closes.
+    tag: Rc<Written>,
+    /// For an array, the tags of its items; `None` for an object.
+    items: Option<Rc<Written>>,
+    /// Whether no member has been read yet.
+    first: bool,
 }
 
 /// What is written for one element name at one depth, built once and then copied whole.
@@ -124,8 +145,52 @@ impl Tags {
     }
 }
 
-/// Writes `item` (already read) and, for an object or array, everything inside it.
-fn element(lex: &mut Lexer<'_>, w: &mut Writer, tag: &Written, item: Item<'_>, depth: usize, list_key: &str) -> Lexed<()> {
+/// Writes `item` (already read) and, for an object or array, everything inside it. The depth
+/// of an element is the number of open elements around it.
+fn element(lex: &mut Lexer<'_>, w: &mut Writer, tag: &Rc<Written>, item: Item<'_>, list_key: &str) -> Lexed<()> {
+    let base = w.open.len();
+    start(w, lex, tag, item, list_key)?;
+    while w.open.len() > base {
+        let depth = w.open.len();
+        let Some(top) = w.open.last_mut() else { break };
+        let first = std::mem::replace(&mut top.first, false);
+        match &top.items {
+            None => match lex.key(first)? {
+                Some(key) => {
+                    let member = w.tags.get(&key, lex.key_hash(), depth);
+                    match lex.value()? {
+                        // Most members are strings: written here, without a call or a stack entry.
+                        Item::String(s) => {
+                            member.open.append_to(&mut w.out);
+                            text(&mut w.out, s, lex);
+                            member.close.append_to(&mut w.out);
+                        }
+                        value => {
+                            let member = Rc::clone(member);
+                            start(w, lex, &member, value, &key)?;
+                        }
+                    }
+                }
+                None => close(w),
+            },
+            Some(items) => {
+                if lex.more(first)? {
+                    let items = Rc::clone(items);
+                    let value = lex.value()?;
+                    // An array directly inside an array has no key of its own: its items are `item`.
+                    start(w, lex, &items, value, "")?;
+                } else {
+                    close(w);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes a scalar or an empty element whole; opens an object or array, to be written on by
+/// [`element`]'s loop.
+fn start(w: &mut Writer, lex: &Lexer<'_>, tag: &Rc<Written>, item: Item<'_>, list_key: &str) -> Lexed<()> {
     match item {
         Item::Null | Item::Object { empty: true } | Item::Array { empty: true } => {
             tag.empty.append_to(&mut w.out);
@@ -135,13 +200,10 @@ fn element(lex: &mut Lexer<'_>, w: &mut Writer, tag: &Written, item: Item<'_>, d
             tag.open.append_to(&mut w.out);
             w.out.extend_from_slice(if b { b"true" } else { b"false" });
         }
+        // As LiveAgent sent it: XML has one kind of text, so any JSON number reads back.
         Item::Number(n) => {
             tag.open.append_to(&mut w.out);
-            if super::verbatim_integer(n) {
-                w.out.extend_from_slice(n.as_bytes());
-            } else {
-                w.out.extend_from_slice(super::number(n)?.to_string().as_bytes());
-            }
+            w.out.extend_from_slice(n.as_bytes());
         }
         Item::String(s) => {
             tag.open.append_to(&mut w.out);
@@ -149,46 +211,30 @@ fn element(lex: &mut Lexer<'_>, w: &mut Writer, tag: &Written, item: Item<'_>, d
         }
         Item::Escaped(s) => {
             tag.open.append_to(&mut w.out);
-            escape_into(&mut w.out, &s);
+            escape_into(&mut w.out, &s, false);
         }
-        Item::Object { empty: false } => {
+        Item::Object { empty: false } | Item::Array { empty: false } => {
+            if w.out.len() > w.budget {
+                return Err(Bail);
+            }
             tag.open.append_to(&mut w.out);
             w.out.push(b'\n');
-            let mut first = true;
-            while let Some(key) = lex.key(first)? {
-                first = false;
-                let member = w.tags.get(&key, lex.key_hash(), depth + 1);
-                match lex.value()? {
-                    // Most members are strings: written here, without a call or a tag count.
-                    Item::String(s) => {
-                        member.open.append_to(&mut w.out);
-                        text(&mut w.out, s, lex);
-                        member.close.append_to(&mut w.out);
-                    }
-                    value => {
-                        let member = Rc::clone(member);
-                        element(lex, w, &member, value, depth + 1, &key)?;
-                    }
-                }
-            }
-            indent(&mut w.out, depth);
-        }
-        Item::Array { empty: false } => {
-            tag.open.append_to(&mut w.out);
-            w.out.push(b'\n');
-            let item_tag = Written::new(&Tag::named(singular(list_key)), depth + 1);
-            let mut first = true;
-            while lex.more(first)? {
-                first = false;
-                let value = lex.value()?;
-                // An array directly inside an array has no key of its own: its items are `item`.
-                element(lex, w, &item_tag, value, depth + 1, "")?;
-            }
-            indent(&mut w.out, depth);
+            let depth = w.open.len() + 1;
+            let items = matches!(item, Item::Array { .. }).then(|| Rc::new(Written::new(&Tag::named(singular(list_key)), depth)));
+            w.open.push(Open { tag: Rc::clone(tag), items, first: true });
+            return Ok(());
         }
     }
     tag.close.append_to(&mut w.out);
     Ok(())
+}
+
+/// Ends the innermost open element.
+fn close(w: &mut Writer) {
+    if let Some(done) = w.open.pop() {
+        indent(&mut w.out, w.open.len());
+        done.tag.close.append_to(&mut w.out);
+    }
 }
 
 /// The string `s` the lexer read last, as text: escaped unless the lexer found it plain.
@@ -199,7 +245,7 @@ fn text(out: &mut Vec<u8>, s: &str, lex: &Lexer<'_>) {
     match lex.block() {
         Some(block) if lex.plain() && s.len() <= piece::BLOCK => piece::append(out, block, s.len()),
         _ if lex.plain() => out.extend_from_slice(s.as_bytes()),
-        _ => escape_into(out, s),
+        _ => escape_into(out, s, false),
     }
 }
 
@@ -208,7 +254,7 @@ fn open(out: &mut Vec<u8>, tag: &Tag<'_>) {
     out.extend_from_slice(tag.name.as_bytes());
     if let Some(key) = tag.key_attr {
         out.extend_from_slice(b" key=\"");
-        escape_into(out, key);
+        escape_into(out, key, true);
         out.push(b'"');
     }
     out.push(b'>');
@@ -227,10 +273,13 @@ fn attention(v: scan::Lanes) -> scan::Lanes {
 }
 
 /// Escapes like PHP 8.1 `htmlspecialchars` (what LiveAgent's encoder calls), keeps `\r` as a
-/// reference so parsers do not normalise it away, and replaces what XML 1.0 cannot carry.
-fn escape_into(out: &mut Vec<u8>, text: &str) {
-    let plain = |c: char| !matches!(c, '&' | '<' | '>' | '"' | '\'' | '\r') && xml_char(c);
-    if scan::find(text.as_bytes(), 0, attention) == text.len() || text.chars().all(plain) {
+/// reference so parsers do not normalise it away, and replaces what XML 1.0 cannot carry. In
+/// an attribute value (`attr`) tab and line feed are references too: parsers normalise them
+/// there to spaces (XML 1.0 section 3.3.3).
+fn escape_into(out: &mut Vec<u8>, text: &str, attr: bool) {
+    let special = |c: char| matches!(c, '&' | '<' | '>' | '"' | '\'' | '\r') || attr && matches!(c, '\t' | '\n');
+    let plain = |c: char| !special(c) && xml_char(c);
+    if !attr && scan::find(text.as_bytes(), 0, attention) == text.len() || text.chars().all(plain) {
         out.extend_from_slice(text.as_bytes());
         return;
     }
@@ -242,6 +291,8 @@ fn escape_into(out: &mut Vec<u8>, text: &str) {
             '"' => b"&quot;",
             '\'' => b"&#039;",
             '\r' => b"&#13;",
+            '\t' if attr => b"&#9;",
+            '\n' if attr => b"&#10;",
             c => {
                 let c = if xml_char(c) { c } else { '\u{FFFD}' };
                 out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
@@ -257,34 +308,17 @@ fn xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
-/// An XML 1.0 (5th edition) `Name` without `:` (namespace-aware parsers reject some names that
-/// contain it) and not starting with the reserved `xml` prefix.
+/// Whether `s` is an element name every XML 1.0 reader takes: ASCII letters, digits, `_`, `-`
+/// and `.`, starting with a letter or `_`, and not the reserved `xml` prefix. XML 1.0's fifth
+/// edition allows far more (`🎉`, `x‿`, `٣x`), but readers built on the older name tables
+/// (expat, so Python's `xml.etree`) refuse those, and one refused name loses the whole
+/// document; any other key is written in `<item key="…">`. `:` is left out for namespace-aware
+/// readers.
 pub fn is_xml_name(s: &str) -> bool {
-    if s.is_ascii() {
-        let b = s.as_bytes();
-        return b.first().is_some_and(|f| f.is_ascii_alphabetic() || *f == b'_')
-            && !b.get(..3).is_some_and(|p| p.eq_ignore_ascii_case(b"xml"))
-            && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'));
-    }
-    let mut chars = s.chars();
-    let Some(first) = chars.next() else { return false };
-    if s.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("xml")) {
-        return false;
-    }
-    name_start(first) && chars.all(|c| name_start(c) || name_rest(c))
-}
-
-fn name_start(c: char) -> bool {
-    matches!(c,
-        'A'..='Z' | '_' | 'a'..='z' | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}'
-        | '\u{F8}'..='\u{2FF}' | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}'
-        | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}'
-        | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}'
-        | '\u{10000}'..='\u{EFFFF}')
-}
-
-fn name_rest(c: char) -> bool {
-    matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
+    let b = s.as_bytes();
+    b.first().is_some_and(|f| f.is_ascii_alphabetic() || *f == b'_')
+        && !b.get(..3).is_some_and(|p| p.eq_ignore_ascii_case(b"xml"))
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
 }
 
 #[cfg(test)]
@@ -358,12 +392,16 @@ mod tests {
     #[test]
     fn names() {
         assert!(is_xml_name("customer"));
-        assert!(is_xml_name("顧客"));
+        assert!(!is_xml_name("顧客"), "only names every reader takes");
         assert!(is_xml_name("a-b.c_1"));
         assert!(!is_xml_name("-a"));
         assert!(!is_xml_name("XMLdata"));
         // Found by the property test: a multi-byte first character used to panic here.
-        assert!(is_xml_name("🕴RΉ"));
-        assert!(to_xml(&serde_json::json!({"🕴RΉ": 1})).unwrap().contains("<🕴RΉ>1</🕴RΉ>"));
+        assert!(!is_xml_name("🕴RΉ"));
+        // Names XML 1.0's fifth edition allows and expat refuses.
+        for key in ["🕴RΉ", "🎉", "x\u{203F}", "\u{663}x", "顧客", "é"] {
+            let out = to_xml(&serde_json::json!({"response": {key: 1}})).unwrap();
+            assert!(out.contains(&format!("<item key=\"{key}\">1</item>")), "{out}");
+        }
     }
 }

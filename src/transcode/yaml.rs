@@ -7,9 +7,8 @@
 //! only letters, digits, spaces and `_-.@/+`, and is not one of the 1.1 boolean/null words.
 //! Everything else is double-quoted with escapes for what YAML cannot carry raw.
 
-use super::bail::Lexed;
+use super::bail::{Bail, Lexed};
 use super::lex::{Item, Lexer};
-use serde_json::Number;
 
 /// Keys longer than this are written as explicit `? key` entries: YAML limits implicit keys
 /// to 1024 characters.
@@ -23,108 +22,140 @@ pub fn to_yaml(value: &serde_json::Value) -> Result<String, super::TranscodeErro
 /// Writes JSON `text` as one YAML document.
 pub(super) fn document(text: &str) -> Lexed<String> {
     let mut lex = Lexer::new(text);
-    let mut out = String::with_capacity(text.len() + 64);
-    out.push_str("---");
+    let mut w = Writer { out: String::with_capacity(text.len() + 64), open: Vec::new(), budget: super::output_budget(text.len()) };
+    w.out.push_str("---");
     match lex.value()? {
-        Item::Object { empty: false } => {
-            out.push('\n');
-            mapping(&mut lex, &mut out, 0, false)?;
-        }
-        Item::Array { empty: false } => {
-            out.push('\n');
-            sequence(&mut lex, &mut out, 0, false)?;
+        value @ (Item::Object { empty: false } | Item::Array { empty: false }) => {
+            w.out.push('\n');
+            w.block(value, 0, 0, false)?;
+            w.run(&mut lex)?;
         }
         scalar_value => {
-            out.push(' ');
-            scalar(&mut out, scalar_value)?;
-            out.push('\n');
+            w.out.push(' ');
+            scalar(&mut w.out, scalar_value);
+            w.out.push('\n');
         }
     }
     lex.finish()?;
-    out.push_str("...\n");
-    Ok(out)
+    w.out.push_str("...\n");
+    Ok(w.out)
 }
 
-/// `inline_first`: the first entry continues a line that already holds `- `.
-fn mapping(lex: &mut Lexer<'_>, out: &mut String, indent: usize, inline_first: bool) -> Lexed<()> {
-    let mut first = true;
-    while let Some(key) = lex.key(first)? {
-        if !first || !inline_first {
-            pad(out, indent);
+struct Writer {
+    out: String,
+    /// The mappings and sequences being written, innermost last: a stack on the heap, so
+    /// nesting as deep as the lexer reads cannot overflow the thread's stack.
+    open: Vec<Block>,
+    /// Most bytes `out` may hold (see `output_budget`).
+    budget: usize,
+}
+
+/// A mapping or sequence whose entries are being written.
+struct Block {
+    sequence: bool,
+    indent: usize,
+    /// Whether no entry has been read yet.
+    first: bool,
+    /// The first entry continues a line that already holds `- `.
+    inline_first: bool,
+}
+
+impl Writer {
+    /// Opens a non-empty mapping or sequence: a mapping's entries at `map_indent`, a
+    /// sequence's at `seq_indent` (a sequence inside a mapping is not indented).
+    fn block(&mut self, value: Item<'_>, map_indent: usize, seq_indent: usize, inline_first: bool) -> Lexed<()> {
+        if self.out.len() > self.budget {
+            return Err(Bail);
         }
-        first = false;
+        let sequence = matches!(value, Item::Array { .. });
+        let indent = if sequence { seq_indent } else { map_indent };
+        self.open.push(Block { sequence, indent, first: true, inline_first });
+        Ok(())
+    }
+
+    /// Writes entries until every open block is closed.
+    fn run(&mut self, lex: &mut Lexer<'_>) -> Lexed<()> {
+        while let Some(top) = self.open.last_mut() {
+            let first = std::mem::replace(&mut top.first, false);
+            let (indent, inline) = (top.indent, first && top.inline_first);
+            if top.sequence {
+                if !lex.more(first)? {
+                    self.open.pop();
+                    continue;
+                }
+                if !inline {
+                    pad(&mut self.out, indent);
+                }
+                self.out.push_str("- ");
+                match lex.value()? {
+                    value @ (Item::Object { empty: false } | Item::Array { empty: false }) => {
+                        self.block(value, indent + 2, indent + 2, true)?
+                    }
+                    other => {
+                        scalar(&mut self.out, other);
+                        self.out.push('\n');
+                    }
+                }
+            } else {
+                let Some(key) = lex.key(first)? else {
+                    self.open.pop();
+                    continue;
+                };
+                if !inline {
+                    pad(&mut self.out, indent);
+                }
+                self.entry(lex, &key, indent)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One mapping entry at `indent`, its key already read.
+    fn entry(&mut self, lex: &mut Lexer<'_>, key: &str, indent: usize) -> Lexed<()> {
         // The limit is on the key as written: escapes can make it up to 4 times its bytes.
         let written = if key.len() * 4 + 2 <= MAX_IMPLICIT_KEY {
             None
         } else {
             let mut k = String::new();
-            string(&mut k, &key);
+            string(&mut k, key);
             Some(k)
         };
         let value = lex.value()?;
-        match written {
+        let seq_indent = match written {
             Some(k) if k.len() > MAX_IMPLICIT_KEY => {
-                out.push_str("? ");
-                out.push_str(&k);
-                out.push('\n');
-                pad(out, indent);
-                out.push(':');
+                self.out.push_str("? ");
+                self.out.push_str(&k);
+                self.out.push('\n');
+                pad(&mut self.out, indent);
+                self.out.push(':');
                 // After an explicit key, nested blocks are indented so they cannot be mistaken
                 // for siblings.
-                value_after_indicator(lex, out, value, indent + 2, indent + 2)?;
+                indent + 2
             }
             Some(k) => {
-                out.push_str(&k);
-                out.push(':');
-                value_after_indicator(lex, out, value, indent + 2, indent)?;
+                self.out.push_str(&k);
+                self.out.push(':');
+                indent
             }
             None => {
-                string(out, &key);
-                out.push(':');
-                value_after_indicator(lex, out, value, indent + 2, indent)?;
+                string(&mut self.out, key);
+                self.out.push(':');
+                indent
             }
-        }
-    }
-    Ok(())
-}
-
-fn value_after_indicator(lex: &mut Lexer<'_>, out: &mut String, value: Item<'_>, map_indent: usize, seq_indent: usize) -> Lexed<()> {
-    match value {
-        Item::Object { empty: false } => {
-            out.push('\n');
-            mapping(lex, out, map_indent, false)
-        }
-        Item::Array { empty: false } => {
-            out.push('\n');
-            sequence(lex, out, seq_indent, false)
-        }
-        other => {
-            out.push(' ');
-            scalar(out, other)?;
-            out.push('\n');
-            Ok(())
-        }
-    }
-}
-
-fn sequence(lex: &mut Lexer<'_>, out: &mut String, indent: usize, inline_first: bool) -> Lexed<()> {
-    let mut first = true;
-    while lex.more(first)? {
-        if !first || !inline_first {
-            pad(out, indent);
-        }
-        first = false;
-        out.push_str("- ");
-        match lex.value()? {
-            Item::Object { empty: false } => mapping(lex, out, indent + 2, true)?,
-            Item::Array { empty: false } => sequence(lex, out, indent + 2, true)?,
+        };
+        match value {
+            value @ (Item::Object { empty: false } | Item::Array { empty: false }) => {
+                self.out.push('\n');
+                self.block(value, indent + 2, seq_indent, false)
+            }
             other => {
-                scalar(out, other)?;
-                out.push('\n');
+                self.out.push(' ');
+                scalar(&mut self.out, other);
+                self.out.push('\n');
+                Ok(())
             }
         }
     }
-    Ok(())
 }
 
 fn pad(out: &mut String, indent: usize) {
@@ -132,42 +163,45 @@ fn pad(out: &mut String, indent: usize) {
 }
 
 /// A scalar, or an empty collection in flow style.
-fn scalar(out: &mut String, value: Item<'_>) -> Lexed<()> {
+fn scalar(out: &mut String, value: Item<'_>) {
     match value {
         Item::Null => out.push('~'),
         Item::Bool(b) => out.push_str(if b { "true" } else { "false" }),
-        Item::Number(n) if super::verbatim_integer(n) => out.push_str(n),
-        Item::Number(n) => number(out, &super::number(n)?),
+        Item::Number(n) => number(out, n),
         Item::String(s) => string(out, s),
         Item::Escaped(s) => string(out, &s),
         Item::Object { .. } => out.push_str("{}"),
         Item::Array { .. } => out.push_str("[]"),
     }
-    Ok(())
 }
 
-/// Integers as they are; floats always with a `.` and a signed exponent, which is the only
-/// float form a YAML 1.1 reader accepts (`1e3` would be a string there).
-fn number(out: &mut String, n: &Number) {
-    if n.is_f64() {
-        let text = n.to_string();
-        let (mantissa, exponent) = match text.split_once(['e', 'E']) {
-            Some((m, e)) => (m, Some(e)),
-            None => (text.as_str(), None),
-        };
-        out.push_str(mantissa);
-        if !mantissa.contains('.') {
-            out.push_str(".0");
+/// The JSON number `token` in the form YAML 1.1 and 1.2 readers both read as the number JSON
+/// readers read, of the same type:
+/// - an integer as it is, whatever its size (`-0` too: an integer zero either way);
+/// - a float with its digits as they are, plus a `.0` when the mantissa has no point and a
+///   `+` when the exponent has no sign: YAML 1.1 reads `1e5` and `1.0e5` as strings;
+/// - a float beyond the double range, which JSON readers read as infinity, as `.inf` or
+///   `-.inf` (readers refuse `1.0e+400`, or keep it as a string).
+fn number(out: &mut String, token: &str) {
+    if !super::is_float(token) {
+        out.push_str(token);
+        return;
+    }
+    if token.parse::<f64>().is_ok_and(f64::is_infinite) {
+        out.push_str(if token.starts_with('-') { "-.inf" } else { ".inf" });
+        return;
+    }
+    let (mantissa, exponent) = token.split_at(token.find(['e', 'E']).unwrap_or(token.len()));
+    out.push_str(mantissa);
+    if !mantissa.contains('.') {
+        out.push_str(".0");
+    }
+    if let Some((mark, digits)) = exponent.split_at_checked(1) {
+        out.push_str(mark);
+        if !digits.starts_with(['+', '-']) {
+            out.push('+');
         }
-        if let Some(e) = exponent {
-            out.push('e');
-            if !e.starts_with(['-', '+']) {
-                out.push('+');
-            }
-            out.push_str(e);
-        }
-    } else {
-        out.push_str(&n.to_string());
+        out.push_str(digits);
     }
 }
 
@@ -276,11 +310,26 @@ mod tests {
     }
 
     #[test]
-    fn floats_are_floats_in_yaml_1_1() {
-        for (input, want) in [("1.5", "1.5"), ("1e300", "1.0e+300"), ("-2.5e-7", "-2.5e-7"), ("100.0", "100.0")] {
-            let n: Number = serde_json::from_str(input).unwrap_or_else(|_| Number::from(0));
+    fn numbers_keep_their_digits_and_their_type() {
+        for (input, want) in [
+            ("1.5", "1.5"),
+            ("1e300", "1.0e+300"),
+            ("1E5", "1.0E+5"),
+            ("2.5e5", "2.5e+5"),
+            ("-2.5e-7", "-2.5e-7"),
+            ("100.0", "100.0"),
+            ("1.50", "1.50"),
+            ("-0", "-0"),
+            ("-0.0", "-0.0"),
+            ("18446744073709551616", "18446744073709551616"),
+            ("10000000000000000000000", "10000000000000000000000"),
+            ("1e400", ".inf"),
+            ("-1.7976931348623159e308", "-.inf"),
+            ("1.7976931348623157e308", "1.7976931348623157e+308"),
+            ("1e-400", "1.0e-400"),
+        ] {
             let mut out = String::new();
-            number(&mut out, &n);
+            number(&mut out, input);
             assert_eq!(out, want, "{input}");
         }
     }

@@ -90,16 +90,32 @@ impl Customer {
                "systemname": self.systemname, "userid": self.userid, "gender": self.gender})
     }
 
-    /// The body of `GET /customers/{id}`, fields exactly as documented.
+    /// The body of `GET /customers/{id}`: the documented example's fields first, in its order
+    /// and with its values, then the fields later LiveAgent versions added and the public
+    /// clients read (`companyid` 4.23, `datecreated` 4.22, `note` 4.25, custom and unique fields).
     pub fn detail(&self) -> Value {
         json!({"contactid": self.contactid, "email": self.email, "firstname": self.firstname, "lastname": self.lastname,
                "systemname": self.systemname, "authtoken": self.authtoken, "browsercookiename": self.browsercookiename,
-               "role": self.role, "gender": self.gender, "userid": self.userid})
+               "role": self.role, "gender": self.gender, "userid": self.userid, "companyid": self.companyid,
+               "datecreated": self.datecreated, "note": self.note, "customfields": fields_list(&self.fields),
+               "uniquefields": self.unique_fields()})
+    }
+
+    /// The contact's unique identifiers as LiveAgent lists them: each e-mail and phone number.
+    fn unique_fields(&self) -> Vec<Value> {
+        let email = (!self.email.is_empty()).then(|| json!({"code": "email", "value": self.email}));
+        let phone = (!self.phone.is_empty()).then(|| json!({"code": "phone", "value": self.phone}));
+        email.into_iter().chain(phone).collect()
     }
 
     pub fn matches(&self, ident: &str) -> bool {
         self.contactid == ident || self.email.eq_ignore_ascii_case(ident)
     }
+}
+
+/// Custom fields as LiveAgent lists them: `[{"code": …, "value": …}]`.
+pub fn fields_list(fields: &BTreeMap<String, String>) -> Vec<Value> {
+    fields.iter().map(|(code, value)| json!({"code": code, "value": value})).collect()
 }
 
 /// Everything the simulator knows.

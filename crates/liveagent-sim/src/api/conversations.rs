@@ -1,9 +1,9 @@
 //! Owns the conversations (tickets) API: list with filters and paging, create, read, delete,
 //! messages, status, transfer, tags and custom fields.
 
-use super::customers::{fields_list, parse_fields};
+use super::customers::parse_fields;
 use super::{page, unknown, Reply};
-use crate::data::{self, Db, Rng, STATUSES};
+use crate::data::{self, fields_list, Db, Rng, STATUSES};
 use crate::request::Call;
 use serde_json::{json, Value};
 

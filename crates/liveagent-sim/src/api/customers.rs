@@ -1,7 +1,7 @@
 //! Owns the customers API (`/customers…`) and customer groups (`/customersgroups…`).
 
 use super::{page, unknown, Reply};
-use crate::data::{Customer, Db};
+use crate::data::{fields_list, Customer, Db};
 use crate::request::Call;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -226,10 +226,6 @@ pub fn parse_fields(text: &str) -> Result<BTreeMap<String, String>, Reply> {
             ))
         })
         .collect())
-}
-
-pub fn fields_list(fields: &BTreeMap<String, String>) -> Vec<Value> {
-    fields.iter().map(|(code, value)| json!({"code": code, "value": value})).collect()
 }
 
 fn set_fields(db: &mut Db, id: &str, call: &Call) -> Reply {

@@ -94,7 +94,7 @@ pub fn dispatch(db: &mut Db, call: &Call, segs: &[&str]) -> Reply {
                 .kb_entries
                 .iter()
                 .filter(|e| ["title", "content"].iter().any(|f| e[*f].as_str().is_some_and(|t| t.to_lowercase().contains(&query))))
-                .map(|e| json!({"kb_id": e["kb_id"], "kb_entry_id": e["kb_entry_id"], "rtype": e["rtype"], "title": e["title"], "content_text": e["content"], "url": format!("/kb/{}", e["urlcode"].as_str().unwrap_or(""))}))
+                .map(search_item)
                 .collect();
             Reply::ok(json!({ "entries": entries }))
         }
@@ -163,7 +163,14 @@ fn create_entry(db: &mut Db, call: &Call, rtype: &str) -> Reply {
         "rorder": call.param("rorder").unwrap_or("0"), "title": title, "metadescription": "", "keywords": call.param("keywords").unwrap_or(""), "content": content.unwrap_or_default(),
         "conversationid": Value::Null, "departmentid": "dep01", "views": "0", "votes": "0", "datecreated": "2026-11-21 00:00:00", "datechanged": "2026-11-21 00:00:00", "deleted": "N", "description": ""});
     db.kb_entries.push(entry.clone());
-    Reply::ok(entry)
+    // The answer to a create also carries the derived forms of the content.
+    let mut created = entry;
+    if rtype == "A" {
+        let content = created["content"].as_str().unwrap_or_default().to_string();
+        created["content_text"] = json!(strip_tags(&content));
+        created["content_simple_html"] = json!(content);
+    }
+    Reply::ok(created)
 }
 
 fn update(items: &mut [Value], field: &str, id: &str, call: &Call, editable: &[&str], what: &str) -> Reply {
@@ -184,4 +191,30 @@ fn remove(items: &mut Vec<Value>, field: &str, id: &str, what: &str) -> Reply {
     } else {
         Reply::not_found(what)
     }
+}
+
+/// One hit of `GET /knowledgebase/search`, with every field LiveAgent returns for it.
+fn search_item(e: &Value) -> Value {
+    let content = e["content"].as_str().unwrap_or_default();
+    let text = strip_tags(content);
+    json!({"kb_id": e["kb_id"], "kb_entry_id": e["kb_entry_id"], "rtype": e["rtype"], "rstatus": e["rstatus"], "access": e["access"],
+           "access_inherited": e["access_inherited"], "urlcode": e["urlcode"], "treepath": e["treepath"], "title": e["title"],
+           "title_clear": strip_tags(e["title"].as_str().unwrap_or_default()), "content_text": text, "content_simple_html": content,
+           "conversationid": e["conversationid"], "votesCount": e["votes"], "datechanged": e["datechanged"],
+           "url": format!("/kb/{}", e["urlcode"].as_str().unwrap_or_default())})
+}
+
+/// Text without its markup, as LiveAgent's `*_text` and `*_clear` fields carry it.
+fn strip_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
