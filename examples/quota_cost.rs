@@ -42,12 +42,8 @@ async fn main() {
         .spawn()
         .unwrap_or_else(|e| panic!("redis-server: {e}"));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let store = RedisQuota::new(&Redis {
-        url: format!("redis://127.0.0.1:{port}"),
-        on_error: OnRedisError::Deny,
-        timeout: Duration::from_millis(50),
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
+    let store = RedisQuota::new(&Redis::single(format!("redis://127.0.0.1:{port}"), OnRedisError::Deny, Duration::from_millis(50)))
+        .unwrap_or_else(|e| panic!("{e}"));
     let k = key("bench".into());
     for _ in 0..1000 {
         let _ = store.check(&k).await;

@@ -114,6 +114,14 @@ fn check(path: &Path) -> ExitCode {
             for w in &loaded.warnings {
                 eprintln!("warning: {w}");
             }
+            // The Redis client is built (not connected) as `run` builds it: a URL or option the
+            // client cannot use fails here.
+            if let Some(r) = &loaded.config.redis {
+                if let Err(e) = crate::admit::quota::redis::RedisQuota::new(r) {
+                    eprintln!("error: redis: {e}");
+                    return ExitCode::from(1);
+                }
+            }
             println!("{}: ok ({} keys)", path.display(), loaded.config.keys.len());
             ExitCode::SUCCESS
         }

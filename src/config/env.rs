@@ -12,6 +12,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("LIVEAGENT_GATEWAY_UPSTREAM_URL", "upstream.url"),
     ("LIVEAGENT_GATEWAY_UPSTREAM_APIKEY", "upstream.apikey"),
     ("LIVEAGENT_GATEWAY_REDIS_URL", "redis.url"),
+    ("LIVEAGENT_GATEWAY_REDIS_PASSWORD", "redis.password"),
     ("LIVEAGENT_GATEWAY_KEYS_FILE", "keys_file"),
 ];
 
@@ -47,12 +48,19 @@ pub fn apply_env(file: &mut FileConfig, env: &dyn Fn(&str) -> Option<String>) ->
     }
     if let Some(v) = get("LIVEAGENT_GATEWAY_REDIS_URL") {
         match &mut file.redis {
-            Some(r) => r.url = v,
-            None => file.redis = Some(RedisFile { url: v, on_error: "local".into(), timeout: "50ms".into() }),
+            Some(r) => r.url = Some(v),
+            None => file.redis = Some(RedisFile { url: Some(v), on_error: "local".into(), timeout: "50ms".into(), ..RedisFile::default() }),
         }
     }
+    let password = get("LIVEAGENT_GATEWAY_REDIS_PASSWORD");
     if let Some(v) = get("LIVEAGENT_GATEWAY_KEYS_FILE") {
         file.keys_file = Some(v.into());
+    }
+    if let Some(v) = password {
+        match &mut file.redis {
+            Some(r) => r.password = Some(v),
+            None => problems.push(Problem::new("LIVEAGENT_GATEWAY_REDIS_PASSWORD", "is set but no redis is configured")),
+        }
     }
     if problems.is_empty() {
         Ok(())
@@ -85,7 +93,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "0.0.0.0:8000");
         assert_eq!((c.upstream.host.as_str(), c.upstream.tls), ("la.example.com", true));
         assert_eq!(c.upstream.apikey.as_deref(), Some("from-a-file"));
-        assert_eq!(c.redis.map(|r| r.url), Some("redis://redis:6379".to_string()));
+        assert_eq!(c.redis.map(|r| r.topology), Some(crate::config::RedisTopology::Single("redis://redis:6379".to_string())));
     }
 
     #[test]

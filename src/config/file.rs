@@ -174,10 +174,36 @@ pub struct KeyLimitsFile {
     pub per_day: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisFile {
-    pub url: String,
+    /// One server, `redis://` or `rediss://`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Sentinels (`host:port`) and the name of the master they watch.
+    #[serde(default)]
+    pub sentinels: Vec<String>,
+    #[serde(default)]
+    pub master: Option<String>,
+    /// Nodes of a Redis Cluster (`host:port`); the rest are found from them.
+    #[serde(default)]
+    pub cluster: Vec<String>,
+    /// TLS to sentinels and cluster nodes (a `rediss://` URL says so itself).
+    #[serde(default)]
+    pub tls: bool,
+    /// CA certificates (PEM) that sign the servers' certificates; else the system's roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate chain and key (PEM), for servers that require one.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Better set through `LIVEAGENT_GATEWAY_REDIS_PASSWORD(_FILE)`.
+    #[serde(default)]
+    pub password: Option<String>,
     #[serde(default = "default_on_error")]
     pub on_error: String,
     #[serde(default = "default_redis_timeout")]

@@ -5,6 +5,7 @@ mod check;
 mod env;
 pub mod file;
 mod keys;
+pub mod pem;
 mod validate;
 
 pub use env::{apply_env, ENV_OVERRIDES};
@@ -190,11 +191,61 @@ pub enum OnRedisError {
     Deny,
 }
 
+/// Where the shared quota lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisTopology {
+    /// One server, by its `redis://` or `rediss://` URL.
+    Single(String),
+    /// The master that Sentinel names, followed through failovers.
+    Sentinel { sentinels: Vec<String>, master: String },
+    /// A Redis Cluster, found from any of these nodes.
+    Cluster(Vec<String>),
+}
+
+#[derive(Clone, PartialEq, Eq)]
 pub struct Redis {
-    pub url: String,
+    pub topology: RedisTopology,
+    /// TLS to every node (and sentinel).
+    pub tls: bool,
+    /// PEM: the CA certificates to trust (else the system's roots), and a client certificate.
+    pub ca_pem: Option<Vec<u8>>,
+    pub client_pem: Option<(Vec<u8>, Vec<u8>)>,
+    pub username: Option<String>,
+    pub password: Option<String>,
     pub on_error: OnRedisError,
     pub timeout: Duration,
+}
+
+impl Redis {
+    /// One plain server, no credentials beyond the URL's.
+    pub fn single(url: impl Into<String>, on_error: OnRedisError, timeout: Duration) -> Self {
+        Redis {
+            topology: RedisTopology::Single(url.into()),
+            tls: false,
+            ca_pem: None,
+            client_pem: None,
+            username: None,
+            password: None,
+            on_error,
+            timeout,
+        }
+    }
+}
+
+/// Without the password and the client key.
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redis")
+            .field("topology", &self.topology)
+            .field("tls", &self.tls)
+            .field("ca_pem", &self.ca_pem.is_some())
+            .field("client_pem", &self.client_pem.is_some())
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "…"))
+            .field("on_error", &self.on_error)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// One client key. The key itself is held only as its SHA-256 digest.
@@ -259,6 +310,11 @@ pub fn from_yaml_with_env(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<
     let mut file: file::FileConfig = serde_norway::from_str(text).map_err(|e| vec![yaml_problem(&e)])?;
     apply_env(&mut file, env)?;
     file.upstream.ca_file = file.upstream.ca_file.map(|p| base.join(p));
+    if let Some(r) = &mut file.redis {
+        for path in [&mut r.ca_file, &mut r.cert_file, &mut r.key_file].into_iter().flatten() {
+            *path = base.join(&*path);
+        }
+    }
     let keys_file = file.keys_file.as_ref().map(|p| base.join(p));
     let extra = match &keys_file {
         Some(p) => load_keys_file(p)?,

@@ -4,7 +4,10 @@
 use super::check::Check;
 use super::file::{FileConfig, KeyFile, LimitsFile};
 use super::keys::{validate_keys, Seen};
-use super::{Cidr, ClientIp, ClientLimits, Config, GuardSettings, Limits, Loaded, Log, OnRedisError, Problem, Redis, Shutdown, Upstream};
+use super::{
+    Cidr, ClientIp, ClientLimits, Config, GuardSettings, Limits, Loaded, Log, OnRedisError, Problem, Redis, RedisTopology, Shutdown,
+    Upstream,
+};
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 
@@ -145,8 +148,31 @@ fn default_limits(c: &mut Check, l: &LimitsFile) -> Option<Limits> {
 }
 
 fn redis(c: &mut Check, r: &super::file::RedisFile) -> Option<Redis> {
-    if !(r.url.starts_with("redis://") || r.url.starts_with("rediss://")) {
-        c.fail("redis.url", format!("{:?} must start with redis:// or rediss://", r.url));
+    let topology = redis_topology(c, r);
+    let url_tls = r.url.as_deref().is_some_and(|u| u.starts_with("rediss://"));
+    if r.tls && r.url.as_deref().is_some_and(|u| u.starts_with("redis://")) {
+        c.fail("redis.tls", "a redis:// URL is plain TCP; write rediss:// for TLS");
+    }
+    let tls = r.tls || url_tls;
+    let ca_pem = r.ca_file.as_ref().and_then(|path| super::pem::certificates(path).map_err(|e| c.fail("redis.ca_file", e)).ok());
+    let client_pem = match (&r.cert_file, &r.key_file) {
+        (Some(cert), Some(key)) => {
+            let cert = super::pem::certificates(cert).map_err(|e| c.fail("redis.cert_file", e)).ok();
+            let key = super::pem::private_key(key).map_err(|e| c.fail("redis.key_file", e)).ok();
+            cert.zip(key)
+        }
+        (None, None) => None,
+        (Some(_), None) => {
+            c.fail("redis.key_file", "is needed with redis.cert_file");
+            None
+        }
+        (None, Some(_)) => {
+            c.fail("redis.cert_file", "is needed with redis.key_file");
+            None
+        }
+    };
+    if !tls && (r.ca_file.is_some() || r.cert_file.is_some()) {
+        c.warn("redis.ca_file", "and redis.cert_file are only used with TLS (rediss:// or redis.tls)");
     }
     let on_error = match r.on_error.as_str() {
         "local" => Some(OnRedisError::Local),
@@ -158,7 +184,62 @@ fn redis(c: &mut Check, r: &super::file::RedisFile) -> Option<Redis> {
         }
     };
     let timeout = c.duration("redis.timeout", &r.timeout);
-    Some(Redis { url: r.url.clone(), on_error: on_error?, timeout: timeout? })
+    Some(Redis {
+        topology: topology?,
+        tls,
+        ca_pem,
+        client_pem,
+        username: r.username.clone(),
+        password: r.password.clone(),
+        on_error: on_error?,
+        timeout: timeout?,
+    })
+}
+
+/// Exactly one of `url`, `sentinels` with `master`, `cluster`.
+fn redis_topology(c: &mut Check, r: &super::file::RedisFile) -> Option<RedisTopology> {
+    let sentinel = !r.sentinels.is_empty() || r.master.is_some();
+    match (&r.url, sentinel, r.cluster.is_empty()) {
+        (Some(url), false, true) => {
+            if url.starts_with("redis://") || url.starts_with("rediss://") {
+                Some(RedisTopology::Single(url.clone()))
+            } else {
+                c.fail("redis.url", format!("{url:?} must start with redis:// or rediss://"));
+                None
+            }
+        }
+        (None, true, true) => {
+            let master = r.master.clone().filter(|m| !m.is_empty());
+            if master.is_none() {
+                c.fail("redis.master", "names the master the sentinels watch; needed with redis.sentinels");
+            }
+            let sentinels = nodes(c, "redis.sentinels", &r.sentinels);
+            Some(RedisTopology::Sentinel { sentinels: sentinels?, master: master? })
+        }
+        (None, false, false) => nodes(c, "redis.cluster", &r.cluster).map(RedisTopology::Cluster),
+        _ => {
+            c.fail("redis", "set exactly one of url, sentinels (with master) and cluster");
+            None
+        }
+    }
+}
+
+/// A non-empty list of `host:port`.
+fn nodes(c: &mut Check, field: &str, list: &[String]) -> Option<Vec<String>> {
+    if list.is_empty() {
+        c.fail(field, "lists at least one host:port");
+        return None;
+    }
+    let bad: Vec<&String> = list
+        .iter()
+        .filter(|n| !n.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)))
+        .collect();
+    if bad.is_empty() {
+        Some(list.to_vec())
+    } else {
+        c.fail(field, format!("{bad:?}: each entry is host:port"));
+        None
+    }
 }
 
 fn log(c: &mut Check, level: &str, format: &str) -> Option<Log> {

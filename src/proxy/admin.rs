@@ -45,12 +45,16 @@ impl ServeHttp for Admin {
 }
 
 impl Admin {
-    /// Ready when keys are loaded and LiveAgent answered recently, or accepts a connection now.
+    /// Ready when keys are loaded, the first connection to Redis (if any) was tried, and
+    /// LiveAgent answered recently or accepts a connection now.
     async fn readiness(&self) -> Vec<&'static str> {
         let rt = self.shared.runtime.load_full();
         let mut problems = Vec::new();
         if rt.store.is_empty() {
             problems.push("no keys loaded");
+        }
+        if rt.redis.as_ref().is_some_and(|(store, _)| !store.settled()) {
+            problems.push("connecting to redis");
         }
         if !self.shared.upstream_seen_within(UPSTREAM_FRESH_SECS) {
             let connect = tokio::net::TcpStream::connect(rt.upstream_addr);

@@ -70,9 +70,26 @@ pub fn run(config: Config, opts: ServerOptions) -> Result<(), StartError> {
     admin.add_tcp(&admin_listen);
     server.add_service(proxy);
     server.add_service(admin);
+    server.add_service(background_service("redis", WarmRedis { shared: shared.clone() }));
     if let Some(config_path) = opts.config_path {
         server.add_service(background_service("reload", Reloader { shared, config_path, interval: Duration::from_secs(1) }));
     }
     tracing::info!(%listen, %admin_listen, "liveagent-gateway starting");
     server.run_forever()
+}
+
+/// Connects to Redis as soon as the server runs, so the first requests find a connection.
+struct WarmRedis {
+    shared: std::sync::Arc<state::Shared>,
+}
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for WarmRedis {
+    async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
+        if let Some((store, _)) = &self.shared.runtime.load().redis {
+            store.warm();
+        }
+        // The connection's task runs on this service's runtime, which ends when this returns.
+        let _ = shutdown.changed().await;
+    }
 }

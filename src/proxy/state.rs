@@ -118,7 +118,12 @@ pub fn runtime(config: Config, previous: Option<&Runtime>) -> Result<Runtime, St
     let kept = previous.and_then(|p| p.redis.as_ref().filter(|_| p.config.redis == config.redis)).map(|(s, _)| s.clone());
     let redis = match (&config.redis, kept) {
         (Some(r), Some(store)) => Some((store, r.on_error)),
-        (Some(r), None) => Some((Arc::new(RedisQuota::new(r)?), r.on_error)),
+        (Some(r), None) => {
+            let store = Arc::new(RedisQuota::new(r)?);
+            // On a reload, connect before the new runtime takes requests.
+            store.warm();
+            Some((store, r.on_error))
+        }
         (None, _) => None,
     };
     let upstream_addr = resolve(&config)?;

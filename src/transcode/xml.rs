@@ -153,48 +153,55 @@ fn element(lex: &mut Lexer<'_>, w: &mut Writer, tag: &Rc<Written>, item: Item<'_
     while w.open.len() > base {
         let depth = w.open.len();
         let Some(top) = w.open.last_mut() else { break };
-        let first = std::mem::replace(&mut top.first, false);
-        match &top.items {
-            None => match lex.key(first)? {
-                Some(key) => {
-                    let member = w.tags.get(&key, lex.key_hash(), depth);
-                    match lex.value()? {
-                        // Most members are strings: written here, without a call or a stack entry.
-                        Item::String(s) => {
-                            member.open.append_to(&mut w.out);
-                            text(&mut w.out, s, lex);
-                            member.close.append_to(&mut w.out);
-                        }
-                        value => {
-                            let member = Rc::clone(member);
-                            start(w, lex, &member, value, &key)?;
+        let mut first = std::mem::replace(&mut top.first, false);
+        // Members are written in a loop of their own until one opens an element, which the
+        // outer loop then takes up: most members of LiveAgent's records are strings.
+        match top.items.clone() {
+            None => loop {
+                let Some(key) = lex.key(first)? else {
+                    close(w);
+                    break;
+                };
+                first = false;
+                let member = w.tags.get(&key, lex.key_hash(), depth);
+                match lex.value()? {
+                    Item::String(s) => {
+                        member.open.append_to(&mut w.out);
+                        text(&mut w.out, s, lex);
+                        member.close.append_to(&mut w.out);
+                    }
+                    value => {
+                        let member = Rc::clone(member);
+                        if start(w, lex, &member, value, &key)? {
+                            break;
                         }
                     }
                 }
-                None => close(w),
             },
-            Some(items) => {
-                if lex.more(first)? {
-                    let items = Rc::clone(items);
-                    let value = lex.value()?;
-                    // An array directly inside an array has no key of its own: its items are `item`.
-                    start(w, lex, &items, value, "")?;
-                } else {
+            Some(items) => loop {
+                if !lex.more(first)? {
                     close(w);
+                    break;
                 }
-            }
+                first = false;
+                let value = lex.value()?;
+                // An array directly inside an array has no key of its own: its items are `item`.
+                if start(w, lex, &items, value, "")? {
+                    break;
+                }
+            },
         }
     }
     Ok(())
 }
 
 /// Writes a scalar or an empty element whole; opens an object or array, to be written on by
-/// [`element`]'s loop.
-fn start(w: &mut Writer, lex: &Lexer<'_>, tag: &Rc<Written>, item: Item<'_>, list_key: &str) -> Lexed<()> {
+/// [`element`]'s loop, and then says so.
+fn start(w: &mut Writer, lex: &Lexer<'_>, tag: &Rc<Written>, item: Item<'_>, list_key: &str) -> Lexed<bool> {
     match item {
         Item::Null | Item::Object { empty: true } | Item::Array { empty: true } => {
             tag.empty.append_to(&mut w.out);
-            return Ok(());
+            return Ok(false);
         }
         Item::Bool(b) => {
             tag.open.append_to(&mut w.out);
@@ -222,11 +229,11 @@ fn start(w: &mut Writer, lex: &Lexer<'_>, tag: &Rc<Written>, item: Item<'_>, lis
             let depth = w.open.len() + 1;
             let items = matches!(item, Item::Array { .. }).then(|| Rc::new(Written::new(&Tag::named(singular(list_key)), depth)));
             w.open.push(Open { tag: Rc::clone(tag), items, first: true });
-            return Ok(());
+            return Ok(true);
         }
     }
     tag.close.append_to(&mut w.out);
-    Ok(())
+    Ok(false)
 }
 
 /// Ends the innermost open element.

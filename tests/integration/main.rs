@@ -15,6 +15,7 @@ mod observability;
 mod passthrough;
 mod quotas;
 mod rate_fields;
+mod redis_topology;
 mod tls;
 mod upstream_http;
 mod util;

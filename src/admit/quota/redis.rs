@@ -2,22 +2,36 @@
 //! atomically by one Lua script in one round trip, so N replicas admit together what one
 //! would. Time comes from Redis (`TIME`), so replicas' clocks do not matter.
 //!
-//! The connection is made lazily and replaced after any failure; while Redis is down, a new
-//! connection is tried at most every `RETRY_AFTER_FAILURE`, and calls fail at once in between
-//! so the request path never waits on a dead Redis. Every call is bounded by the timeout.
+//! One server (plain or TLS), a master found through Sentinel, or a Redis Cluster. Every key
+//! the script touches is passed in `KEYS` and carries the client key's id as a hash tag
+//! (`lagw:{crm-sync}:gcra`), so one client's keys share a hash slot on a Cluster and stores
+//! that refuse undeclared keys (DragonflyDB) run the script as it is.
+//!
+//! A request never waits for a connection longer than `redis.timeout`, reconnects included:
+//! the connection sits behind a plain mutex held for a clone; a new one is made by a task of
+//! its own, with `CONNECT_TIMEOUT` (a TLS handshake or a Sentinel lookup can take longer than
+//! one request may wait), while requests wait for it on a signal within their own deadline;
+//! after a failure a new connection is tried at most every `RETRY_AFTER_FAILURE`, with calls
+//! failing at once in between.
 
 use super::{Allowance, Daily, Exceeded};
-use crate::config::{KeySpec, Redis};
+use crate::config::{KeySpec, Redis, RedisTopology};
 use redis::aio::MultiplexedConnection;
-use std::sync::Mutex;
+use redis::cluster_async::ClusterConnection;
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use redis::{ConnectionAddr, TlsCertificates, TlsMode};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(500);
+/// Longest a new connection may take, at least `redis.timeout`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// KEYS[1]: the key's GCRA state (its theoretical arrival time, in µs); KEYS[2]: prefix of
-/// its daily counters. ARGV: emission interval (µs), burst, daily limit (0 = none).
-/// Returns {code, retry_after_s, remaining, day_remaining, day_reset_s}; code 1 = admitted,
-/// 0 = rate limited, 2 = daily quota exceeded (`remaining`: the burst left, not spent).
+/// KEYS[1]: the key's GCRA state (its theoretical arrival time, in µs); KEYS[2]: its daily
+/// counter, a hash of the day number and the count. ARGV: emission interval (µs), burst,
+/// daily limit (0 = none). Returns {code, retry_after_s, remaining, day_remaining,
+/// day_reset_s}; code 1 = admitted, 0 = rate limited, 2 = daily quota exceeded (`remaining`:
+/// the burst left, not spent).
 const SCRIPT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -33,19 +47,27 @@ end
 local day_reset = 86400 - (tonumber(t[1]) % 86400)
 local day_left = 0
 if per_day > 0 then
-  local day_key = KEYS[2] .. ':' .. math.floor(tonumber(t[1]) / 86400)
-  local used = tonumber(redis.call('GET', day_key) or 0)
+  local today = math.floor(tonumber(t[1]) / 86400)
+  local day = redis.call('HMGET', KEYS[2], 'day', 'used')
+  local used = 0
+  if tonumber(day[1]) == today then used = tonumber(day[2]) or 0 end
   if used >= per_day then
     return {2, day_reset, math.floor((now + interval * burst - tat) / interval), 0, day_reset}
   end
-  used = redis.call('INCR', day_key)
-  if used == 1 then redis.call('EXPIRE', day_key, 90000) end
+  used = used + 1
+  redis.call('HSET', KEYS[2], 'day', today, 'used', used)
+  redis.call('EXPIRE', KEYS[2], 90000)
   day_left = per_day - used
 end
 local new_tat = tat + interval
 redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1000)
 return {1, 0, math.floor((now + interval * burst - new_tat) / interval), day_left, day_reset}
 ";
+
+/// The keys of client key `id`: one hash slot, named in `KEYS`.
+pub fn script_keys(id: &str) -> [String; 2] {
+    [format!("lagw:{{{id}}}:gcra"), format!("lagw:{{{id}}}:day")]
+}
 
 /// Why Redis gave no decision. The request then follows `on_error`.
 #[derive(Debug, thiserror::Error)]
@@ -67,56 +89,145 @@ pub enum Verdict {
     Refuse(Exceeded),
 }
 
-/// The shared quota store.
-pub struct RedisQuota {
-    client: redis::Client,
-    timeout: Duration,
-    script: redis::Script,
-    state: tokio::sync::Mutex<Conn>,
-    /// Reconnect attempts are rate-limited: the time of the last failure.
-    failed_at: Mutex<Option<Instant>>,
+/// How connections are made, by topology.
+enum Target {
+    Single(redis::Client),
+    /// `get_async_connection` needs the client exclusively; only the one connecting request
+    /// takes it.
+    Sentinel(tokio::sync::Mutex<SentinelClient>),
+    Cluster(redis::cluster::ClusterClient),
 }
 
+/// A connection of either kind; both are cheap clones of a shared multiplexed connection.
+#[derive(Clone)]
 enum Conn {
-    Idle,
-    Ready(MultiplexedConnection),
+    Node(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+/// Where the connection stands.
+enum Slot {
+    Ready(Conn),
+    /// A request is connecting; the others wait for `changed`, within their deadline.
+    Connecting,
+    /// No connection; `since` the last failure (`None`: none yet).
+    Down(Option<Instant>),
+}
+
+/// The shared quota store.
+pub struct RedisQuota {
+    script: redis::Script,
+    timeout: Duration,
+    link: Arc<Link>,
+}
+
+/// The connection, shared with the task that makes a new one.
+struct Link {
+    target: Target,
+    timeout: Duration,
+    slot: Mutex<Slot>,
+    /// Signalled whenever `slot` leaves `Connecting`.
+    changed: tokio::sync::Notify,
+    /// Whether a connection attempt has finished, either way.
+    tried: std::sync::atomic::AtomicBool,
 }
 
 impl RedisQuota {
+    /// Builds the client without connecting: everything the configuration gets wrong fails
+    /// here, so `check` reports it.
     pub fn new(cfg: &Redis) -> Result<Self, QuotaStoreError> {
-        let client = redis::Client::open(cfg.url.as_str())?;
-        Ok(RedisQuota {
-            client,
-            timeout: cfg.timeout,
-            script: redis::Script::new(SCRIPT),
-            state: tokio::sync::Mutex::new(Conn::Idle),
-            failed_at: Mutex::new(None),
-        })
+        let certs = || TlsCertificates {
+            client_tls: cfg
+                .client_pem
+                .as_ref()
+                .map(|(cert, key)| redis::ClientTlsConfig { client_cert: cert.clone(), client_key: key.clone() }),
+            root_cert: cfg.ca_pem.clone(),
+        };
+        let timeout = cfg.timeout;
+        let target = match &cfg.topology {
+            RedisTopology::Single(url) => {
+                let mut info = redis::IntoConnectionInfo::into_connection_info(url.as_str())?;
+                info = with_auth(info, cfg);
+                Target::Single(if cfg.tls { redis::Client::build_with_tls(info, certs())? } else { redis::Client::open(info)? })
+            }
+            RedisTopology::Sentinel { sentinels, master } => {
+                let addrs = sentinels.iter().map(|node| addr(node, cfg.tls)).collect::<Result<Vec<_>, _>>()?;
+                let mut b = SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)?;
+                if cfg.tls {
+                    b = b
+                        .set_client_to_redis_tls_mode(TlsMode::Secure)
+                        .set_client_to_redis_certificates(certs())
+                        .set_client_to_sentinel_tls_mode(TlsMode::Secure)
+                        .set_client_to_sentinel_certificates(certs());
+                }
+                if let Some(user) = &cfg.username {
+                    b = b.set_client_to_redis_username(user);
+                }
+                if let Some(password) = &cfg.password {
+                    b = b.set_client_to_redis_password(password);
+                }
+                Target::Sentinel(tokio::sync::Mutex::new(b.build()?))
+            }
+            RedisTopology::Cluster(nodes) => {
+                let scheme = if cfg.tls { "rediss" } else { "redis" };
+                let urls: Vec<String> = nodes.iter().map(|n| format!("{scheme}://{n}")).collect();
+                let mut b = redis::cluster::ClusterClientBuilder::new(urls).connection_timeout(timeout).response_timeout(timeout);
+                if cfg.tls {
+                    b = b.tls(TlsMode::Secure).certs(certs());
+                }
+                if let Some(user) = &cfg.username {
+                    b = b.username(user);
+                }
+                if let Some(password) = &cfg.password {
+                    b = b.password(password);
+                }
+                Target::Cluster(b.build()?)
+            }
+        };
+        let link =
+            Link { target, timeout, slot: Mutex::new(Slot::Down(None)), changed: tokio::sync::Notify::new(), tried: Default::default() };
+        Ok(RedisQuota { script: redis::Script::new(SCRIPT), timeout, link: Arc::new(link) })
     }
 
-    /// One quota decision for `key`.
+    /// Starts connecting, when a runtime is running and no connection is made or being
+    /// made: the first requests then find one instead of following `on_error`.
+    pub fn warm(&self) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let mut slot = self.link.slot();
+        if matches!(*slot, Slot::Down(None)) {
+            *slot = Slot::Connecting;
+            tokio::spawn(Link::connect(Arc::clone(&self.link)));
+        }
+    }
+
+    /// Whether the first connection attempt has finished, either way: until then requests
+    /// would follow `on_error` for no reason but the start, so the gateway is not ready.
+    pub fn settled(&self) -> bool {
+        self.link.tried.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// One quota decision for `key`, within the timeout whatever happens.
     pub async fn check(&self, key: &KeySpec) -> Result<Verdict, QuotaStoreError> {
         let result = tokio::time::timeout(self.timeout, self.run(key)).await.unwrap_or(Err(QuotaStoreError::Timeout(self.timeout)));
-        if result.is_err() && !matches!(result, Err(QuotaStoreError::Backoff(_))) {
-            *self.state.lock().await = Conn::Idle;
-            *self.failed_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        if matches!(result, Err(QuotaStoreError::Redis(_) | QuotaStoreError::Timeout(_) | QuotaStoreError::Reply)) {
+            self.link.failed();
         }
         result
     }
 
     async fn run(&self, key: &KeySpec) -> Result<Verdict, QuotaStoreError> {
-        let mut conn = self.connection().await?;
+        let conn = Link::connection(&self.link).await?;
         let limits = key.limits;
         let interval_us = 1_000_000 / u64::from(limits.per_second.get()).max(1);
-        let reply: Vec<i64> = self
-            .script
-            .key(format!("lagw:{}:gcra", key.id))
-            .key(format!("lagw:{}:day", key.id))
-            .arg(interval_us.max(1))
-            .arg(limits.burst.get())
-            .arg(limits.per_day.unwrap_or(0))
-            .invoke_async(&mut conn)
-            .await?;
+        let [gcra, day] = script_keys(&key.id);
+        let mut call = self.script.key(gcra);
+        call.key(day).arg(interval_us.max(1)).arg(limits.burst.get()).arg(limits.per_day.unwrap_or(0));
+        let reply: Vec<i64> = match conn {
+            Conn::Node(mut c) => call.invoke_async(&mut c).await?,
+            Conn::Cluster(mut c) => call.invoke_async(&mut c).await?,
+        };
         let [code, retry, remaining, day_left, day_reset] = reply[..] else { return Err(QuotaStoreError::Reply) };
         let secs = |v: i64| u64::try_from(v).unwrap_or(0);
         let remaining = u32::try_from(remaining).unwrap_or(0);
@@ -130,20 +241,98 @@ impl RedisQuota {
             _ => return Err(QuotaStoreError::Reply),
         })
     }
+}
 
-    async fn connection(&self) -> Result<MultiplexedConnection, QuotaStoreError> {
-        let mut state = self.state.lock().await;
-        if let Conn::Ready(c) = &*state {
-            return Ok(c.clone());
-        }
-        let failed_at = *self.failed_at.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(wait) = failed_at.and_then(|t| RETRY_AFTER_FAILURE.checked_sub(t.elapsed())) {
-            return Err(QuotaStoreError::Backoff(wait));
-        }
-        let config =
-            redis::AsyncConnectionConfig::new().set_connection_timeout(Some(self.timeout)).set_response_timeout(Some(self.timeout));
-        let conn = self.client.get_multiplexed_async_connection_with_config(&config).await?;
-        *state = Conn::Ready(conn.clone());
-        Ok(conn)
+impl Link {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Drops the connection after a failure; the next attempt waits out the back-off.
+    fn failed(&self) {
+        let mut slot = self.slot();
+        if !matches!(*slot, Slot::Connecting) {
+            *slot = Slot::Down(Some(Instant::now()));
+        }
+    }
+
+    /// The connection; if there is none, one is started unless the back-off forbids it, and
+    /// awaited (the caller's deadline bounds the wait, not the connecting).
+    async fn connection(link: &Arc<Link>) -> Result<Conn, QuotaStoreError> {
+        loop {
+            // Registered before the slot is looked at, so no signal is missed.
+            let notified = link.changed.notified();
+            {
+                let mut slot = link.slot();
+                match &*slot {
+                    Slot::Ready(c) => return Ok(c.clone()),
+                    Slot::Down(Some(at)) if at.elapsed() < RETRY_AFTER_FAILURE => {
+                        return Err(QuotaStoreError::Backoff(RETRY_AFTER_FAILURE.saturating_sub(at.elapsed())))
+                    }
+                    Slot::Down(_) => {
+                        *slot = Slot::Connecting;
+                        tokio::spawn(Link::connect(Arc::clone(link)));
+                    }
+                    Slot::Connecting => {}
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Makes a new connection and leaves it in the slot, or leaves the slot `Down` (also when
+    /// the task is dropped half way, with its runtime).
+    async fn connect(link: Arc<Link>) {
+        struct Done(Arc<Link>);
+        impl Drop for Done {
+            fn drop(&mut self) {
+                let mut slot = self.0.slot();
+                if matches!(*slot, Slot::Connecting) {
+                    *slot = Slot::Down(Some(Instant::now()));
+                }
+                drop(slot);
+                self.0.tried.store(true, std::sync::atomic::Ordering::Relaxed);
+                self.0.changed.notify_waiters();
+            }
+        }
+        let done = Done(Arc::clone(&link));
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT.max(link.timeout)))
+            .set_response_timeout(Some(link.timeout));
+        let made = async {
+            Ok::<_, redis::RedisError>(match &link.target {
+                Target::Single(client) => Conn::Node(client.get_multiplexed_async_connection_with_config(&config).await?),
+                Target::Sentinel(client) => Conn::Node(client.lock().await.get_async_connection_with_config(&config).await?),
+                Target::Cluster(client) => Conn::Cluster(client.get_async_connection().await?),
+            })
+        };
+        let made = tokio::time::timeout(CONNECT_TIMEOUT.max(link.timeout), made).await;
+        *link.slot() = match made {
+            Ok(Ok(conn)) => Slot::Ready(conn),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot connect to redis");
+                Slot::Down(Some(Instant::now()))
+            }
+            Err(_) => Slot::Down(Some(Instant::now())),
+        };
+        drop(done);
+    }
+}
+
+/// `redis.username` and `redis.password` over what the URL says.
+fn with_auth(info: redis::ConnectionInfo, cfg: &Redis) -> redis::ConnectionInfo {
+    let mut redis = info.redis_settings().clone();
+    if let Some(user) = &cfg.username {
+        redis = redis.set_username(user);
+    }
+    if let Some(password) = &cfg.password {
+        redis = redis.set_password(password);
+    }
+    info.set_redis_settings(redis)
+}
+
+/// A sentinel's address.
+fn addr(node: &str, tls: bool) -> Result<ConnectionAddr, QuotaStoreError> {
+    let (host, port) = node.rsplit_once(':').and_then(|(h, p)| Some((h.to_string(), p.parse().ok()?))).ok_or(QuotaStoreError::Reply)?;
+    Ok(if tls { ConnectionAddr::TcpTls { host, port, insecure: false, tls_params: None } } else { ConnectionAddr::Tcp(host, port) })
 }
