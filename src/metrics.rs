@@ -25,6 +25,9 @@ pub struct Metrics {
     pub keys_loaded: IntGauge,
     pub config_reloads: IntCounterVec,
     pub redis_errors: IntCounter,
+    /// When each served certificate expires (Unix seconds), by listener.
+    pub tls_cert_expiry: IntGaugeVec,
+    pub tls_handshake_failures: IntCounter,
     pub build_info: IntGaugeVec,
 }
 
@@ -59,6 +62,14 @@ impl Metrics {
         r.register(Box::new(keys_loaded.clone()))?;
         let redis_errors = IntCounter::new("liveagent_gateway_redis_errors_total", "Failed Redis quota calls")?;
         r.register(Box::new(redis_errors.clone()))?;
+        let tls_cert_expiry = IntGaugeVec::new(
+            Opts::new("liveagent_gateway_tls_certificate_expiry_timestamp_seconds", "When the certificate a TLS listener serves expires"),
+            &["listener"],
+        )?;
+        r.register(Box::new(tls_cert_expiry.clone()))?;
+        let tls_handshake_failures =
+            IntCounter::new("liveagent_gateway_tls_handshake_failures_total", "Client TLS handshakes that failed or timed out")?;
+        r.register(Box::new(tls_handshake_failures.clone()))?;
         let build_info =
             IntGaugeVec::new(Opts::new("liveagent_gateway_build_info", "Always 1; the version label tells the build"), &["version"])?;
         r.register(Box::new(build_info.clone()))?;
@@ -93,6 +104,8 @@ impl Metrics {
             keys_loaded,
             config_reloads: counter(r, "liveagent_gateway_config_reloads_total", "Configuration and keys file reloads", &["result"])?,
             redis_errors,
+            tls_cert_expiry,
+            tls_handshake_failures,
             build_info,
         })
     }

@@ -35,7 +35,7 @@ pub fn apply_env(file: &mut FileConfig, env: &dyn Fn(&str) -> Option<String>) ->
     let mut problems = Vec::new();
     let mut get = |name: &str| value(env, name).map_err(|p| problems.push(p)).ok().flatten();
     if let Some(v) = get("LIVEAGENT_GATEWAY_LISTEN") {
-        file.listen = v;
+        file.listen = Some(v);
     }
     if let Some(v) = get("LIVEAGENT_GATEWAY_ADMIN_LISTEN") {
         file.admin_listen = v;
@@ -90,7 +90,7 @@ mod tests {
         let env = |name: &str| vars.get(name).cloned();
         let loaded = from_yaml_with_env("upstream: {url: \"http://127.0.0.1:1\"}\nkeys: [{id: a, key: k}]\n", Path::new("."), &env);
         let c = loaded.unwrap_or_else(|p| panic!("{p:?}")).config;
-        assert_eq!(c.listen.to_string(), "0.0.0.0:8000");
+        assert_eq!(c.listen.map(|l| l.to_string()).as_deref(), Some("0.0.0.0:8000"));
         assert_eq!((c.upstream.host.as_str(), c.upstream.tls), ("la.example.com", true));
         assert_eq!(c.upstream.apikey.as_deref(), Some("from-a-file"));
         assert_eq!(c.redis.map(|r| r.topology), Some(crate::config::RedisTopology::Single("redis://redis:6379".to_string())));

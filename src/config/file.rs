@@ -7,8 +7,14 @@ use std::path::PathBuf;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
+    /// Plain HTTP for clients; `null` turns it off (then `listen_tls` must be set).
     #[serde(default = "default_listen")]
-    pub listen: String,
+    pub listen: Option<String>,
+    /// HTTPS for clients, with the certificate in `tls`.
+    #[serde(default)]
+    pub listen_tls: Option<String>,
+    #[serde(default)]
+    pub tls: Option<TlsFile>,
     #[serde(default = "default_admin_listen")]
     pub admin_listen: String,
     pub upstream: UpstreamFile,
@@ -174,6 +180,14 @@ pub struct KeyLimitsFile {
     pub per_day: Option<u64>,
 }
 
+/// The client-facing certificate: its chain (leaf first) and its key, PEM files.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisFile {
@@ -262,8 +276,8 @@ impl Default for LogFile {
     }
 }
 
-fn default_listen() -> String {
-    "127.0.0.1:8080".into()
+fn default_listen() -> Option<String> {
+    Some("127.0.0.1:8080".into())
 }
 fn default_admin_listen() -> String {
     "127.0.0.1:9100".into()

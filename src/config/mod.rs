@@ -6,6 +6,7 @@ mod env;
 pub mod file;
 mod keys;
 pub mod pem;
+pub mod tls;
 mod validate;
 
 pub use env::{apply_env, ENV_OVERRIDES};
@@ -47,7 +48,11 @@ pub struct Loaded {
 /// The validated runtime configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub listen: SocketAddr,
+    /// Plain HTTP for clients, unless turned off.
+    pub listen: Option<SocketAddr>,
+    /// HTTPS for clients, presenting `tls`.
+    pub listen_tls: Option<SocketAddr>,
+    pub tls: Option<tls::TlsIdentity>,
     pub admin_listen: SocketAddr,
     pub upstream: Upstream,
     pub limits: Limits,
@@ -310,6 +315,10 @@ pub fn from_yaml_with_env(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<
     let mut file: file::FileConfig = serde_norway::from_str(text).map_err(|e| vec![yaml_problem(&e)])?;
     apply_env(&mut file, env)?;
     file.upstream.ca_file = file.upstream.ca_file.map(|p| base.join(p));
+    if let Some(t) = &mut file.tls {
+        t.cert_file = base.join(&t.cert_file);
+        t.key_file = base.join(&t.key_file);
+    }
     if let Some(r) = &mut file.redis {
         for path in [&mut r.ca_file, &mut r.cert_file, &mut r.key_file].into_iter().flatten() {
             *path = base.join(&*path);

@@ -4,21 +4,22 @@
 use super::check::Check;
 use super::file::{FileConfig, KeyFile, LimitsFile};
 use super::keys::{validate_keys, Seen};
+use super::tls::TlsIdentity;
 use super::{
     Cidr, ClientIp, ClientLimits, Config, GuardSettings, Limits, Loaded, Log, OnRedisError, Problem, Redis, RedisTopology, Shutdown,
     Upstream,
 };
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 
 /// Validates the whole file plus the entries of its keys file.
 pub fn validate(file: FileConfig, keys_file: Option<PathBuf>, extra_keys: Vec<KeyFile>) -> Result<Loaded, Vec<Problem>> {
     let mut c = Check::default();
-    let listen = c.addr("listen", &file.listen);
+    let listen = file.listen.as_ref().map(|l| c.addr("listen", l));
+    let listen_tls = file.listen_tls.as_ref().map(|l| c.addr("listen_tls", l));
     let admin_listen = c.addr("admin_listen", &file.admin_listen);
-    if listen.is_some() && listen == admin_listen {
-        c.fail("admin_listen", "must differ from listen");
-    }
+    let tls = listeners(&mut c, &file, listen.flatten(), listen_tls.flatten(), admin_listen);
     let upstream = upstream(&mut c, &file);
     let limits = default_limits(&mut c, &file.limits);
     let redis = file.redis.as_ref().and_then(|r| redis(&mut c, r));
@@ -48,13 +49,13 @@ pub fn validate(file: FileConfig, keys_file: Option<PathBuf>, extra_keys: Vec<Ke
         c.warn("keys", "no keys configured: every request will be refused with 401");
     }
     let shutdown = grace_period.zip(shutdown_timeout).map(|(grace_period, timeout)| Shutdown { grace_period, timeout });
-    match (listen, admin_listen, upstream, limits, log, shutdown, client) {
-        (Some(listen), Some(admin_listen), Some(upstream), Some(limits), Some(log), Some(shutdown), Some(client))
-            if c.problems.is_empty() =>
-        {
+    match (admin_listen, upstream, limits, log, shutdown, client) {
+        (Some(admin_listen), Some(upstream), Some(limits), Some(log), Some(shutdown), Some(client)) if c.problems.is_empty() => {
             Ok(Loaded {
                 config: Config {
-                    listen,
+                    listen: listen.flatten(),
+                    listen_tls: listen_tls.flatten(),
+                    tls,
                     admin_listen,
                     upstream,
                     limits,
@@ -145,6 +146,58 @@ fn default_limits(c: &mut Check, l: &LimitsFile) -> Option<Limits> {
         c.fail("limits.per_day", "must be at least 1, or null for no daily quota");
     }
     Some(Limits { per_second: per_second?, burst: burst?, per_day: l.per_day })
+}
+
+/// Client listeners: at least one, all distinct, and a certificate for the TLS one, which is
+/// loaded and checked here. Warns when it expires within `EXPIRY_WARNING`.
+fn listeners(
+    c: &mut Check,
+    file: &FileConfig,
+    listen: Option<SocketAddr>,
+    listen_tls: Option<SocketAddr>,
+    admin: Option<SocketAddr>,
+) -> Option<TlsIdentity> {
+    if file.listen.is_none() && file.listen_tls.is_none() {
+        c.fail("listen", "and listen_tls are both off: no client could connect");
+    }
+    if listen.is_some() && listen == admin {
+        c.fail("admin_listen", "must differ from listen");
+    }
+    // The TLS listener is told apart by its port.
+    if listen_tls.is_some_and(|t| listen.is_some_and(|l| l.port() == t.port()) || admin.is_some_and(|a| a.port() == t.port())) {
+        c.fail("listen_tls", "must use another port than listen and admin_listen");
+    }
+    let Some(t) = &file.tls else {
+        if file.listen_tls.is_some() {
+            c.fail("tls", "listen_tls needs tls: {cert_file, key_file}");
+        }
+        return None;
+    };
+    if file.listen_tls.is_none() {
+        c.warn("tls", "is only used with listen_tls");
+    }
+    match TlsIdentity::load(&t.cert_file, &t.key_file) {
+        Ok(identity) => {
+            let left = identity.not_after - now_unix();
+            if left <= 0 {
+                c.warn("tls.cert_file", format!("the certificate in {} has expired", t.cert_file.display()));
+            } else if left < EXPIRY_WARNING.as_secs() as i64 {
+                c.warn("tls.cert_file", format!("the certificate in {} expires in {} days", t.cert_file.display(), left / 86_400));
+            }
+            Some(identity)
+        }
+        Err((field, why)) => {
+            c.fail(field, why);
+            None
+        }
+    }
+}
+
+/// How long before a certificate expires `check` warns.
+const EXPIRY_WARNING: std::time::Duration = std::time::Duration::from_secs(14 * 86_400);
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn redis(c: &mut Check, r: &super::file::RedisFile) -> Option<Redis> {
@@ -293,7 +346,7 @@ mod tests {
         let loaded = from_yaml("upstream: {url: \"https://support.example.com/la/\"}\nkeys: [{id: a, key: k}]\n", Path::new("."));
         let loaded = loaded.unwrap_or_else(|p| panic!("{p:?}"));
         let c = loaded.config;
-        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.listen.map(|l| l.to_string()).as_deref(), Some("127.0.0.1:8080"));
         assert_eq!((c.upstream.tls, c.upstream.port, c.upstream.base_path.as_str()), (true, 443, "/la"));
         assert_eq!(c.upstream.read_timeout, Duration::from_secs(30));
         assert_eq!(c.limits.burst.get(), 20);

@@ -1,6 +1,6 @@
 //! Owns everything that speaks pingora or sockets: server assembly (`server`), the state all
 //! requests share (`state`), the admin listener (`admin`), live reloads (`reload`), the
-//! connection loop (`serve`), one request from head to answer (`exchange`), the one writer of
+//! connection loop (`serve`) and its TLS handshake (`tls`), one request from head to answer (`exchange`), the one writer of
 //! answers (`respond`), a client connection's bytes and time limits (`conn`, `deadline`), and
 //! the HTTP/1.1 client that calls LiveAgent (`client`, connections made by `wire`). Every
 //! decision is delegated to the step modules; no URI ever reaches a log line, so a key in a
@@ -16,6 +16,7 @@ mod respond;
 mod serve;
 pub mod server;
 mod state;
+mod tls;
 mod wire;
 
 pub use server::{run, ServerOptions};

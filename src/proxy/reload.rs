@@ -42,9 +42,17 @@ impl BackgroundService for Reloader {
 }
 
 impl Reloader {
-    fn stamps(&self) -> [Option<(SystemTime, u64)>; 2] {
+    /// The files a reload reads: the configuration, its keys file, the TLS certificate and key
+    /// (a renewed certificate is picked up as a changed key file is).
+    fn stamps(&self) -> [Option<(SystemTime, u64)>; 4] {
         let rt = self.shared.runtime.load();
-        [mtime(Some(&self.config_path)), mtime(rt.config.keys_file.as_deref())]
+        let tls = rt.config.tls.as_ref();
+        [
+            mtime(Some(&self.config_path)),
+            mtime(rt.config.keys_file.as_deref()),
+            mtime(tls.map(|t| t.cert_file.as_path())),
+            mtime(tls.map(|t| t.key_file.as_path())),
+        ]
     }
 
     fn reload(&self) {
@@ -56,11 +64,12 @@ impl Reloader {
                 if old.config.auth_guard != rt.config.auth_guard {
                     tracing::warn!("auth_guard changes apply after a restart or upgrade");
                 }
-                if old.config.listen != rt.config.listen || old.config.admin_listen != rt.config.admin_listen {
+                let listeners = |c: &config::Config| (c.listen, c.listen_tls, c.admin_listen);
+                if listeners(&old.config) != listeners(&rt.config) {
                     tracing::warn!("listen addresses changed: they apply after a restart or upgrade");
                 }
                 self.shared.quotas.retain(&rt.config.keys);
-                metrics.keys_loaded.set(i64::try_from(rt.store.len()).unwrap_or(i64::MAX));
+                super::state::publish(metrics, &rt);
                 tracing::info!(keys = rt.store.len(), "configuration reloaded");
                 self.shared.runtime.store(Arc::new(rt));
                 metrics.config_reloads.with_label_values(&["ok"]).inc();

@@ -5,6 +5,7 @@
 use super::conn::{Conn, Next};
 use super::exchange;
 use super::state::Shared;
+use super::tls::Tls;
 use crate::metrics::LastHandles;
 use async_trait::async_trait;
 use pingora::apps::ServerApp;
@@ -22,6 +23,9 @@ use tokio::time::Instant;
 
 pub struct Gateway {
     pub shared: Arc<Shared>,
+    /// The TLS listener's port and handshake, when `listen_tls` is set: connections that
+    /// arrive on that port shake hands first.
+    pub tls: Option<Tls>,
 }
 
 /// After shutdown starts, how long an idle keep-alive connection still waits for a request
@@ -36,8 +40,15 @@ impl ServerApp for Gateway {
         // state (about 9 KB with the 60 s timeout around it) for as long as the connection
         // lives, which an idle keep-alive connection would then carry. Ours is the connection
         // loop alone (about 3 KB).
+        let local_port = stream.get_socket_digest().and_then(|d| d.local_addr().and_then(|a| a.as_inet()).map(|a| a.port()));
+        let tls = self.tls.as_ref().filter(|t| Some(t.port) == local_port).cloned();
         let (shared, shutdown) = (self.shared.clone(), shutdown.clone());
-        tokio::spawn(async move { accept(&shared, stream, client_ip, &shutdown).await });
+        tokio::spawn(async move {
+            match tls {
+                Some(tls) => tls.serve(&shared, stream, client_ip, &shutdown).await,
+                None => accept(&shared, stream, client_ip, &shutdown).await,
+            }
+        });
         None
     }
 }

@@ -5,6 +5,7 @@ use super::admin::Admin;
 use super::reload::Reloader;
 use super::serve::Gateway;
 use super::state::{self, StartError};
+use super::tls::Tls;
 use crate::config::Config;
 use pingora::listeners::ListenerConfig;
 use pingora::protocols::l4::stream::L4BufferSettings;
@@ -40,7 +41,8 @@ pub fn init_logging(level: &str, json: bool) {
 
 /// Runs the gateway until it is told to stop. Only returns on a start-up error.
 pub fn run(config: Config, opts: ServerOptions) -> Result<(), StartError> {
-    let listen = config.listen.to_string();
+    let listen = config.listen.map(|l| l.to_string());
+    let listen_tls = config.listen_tls;
     let admin_listen = config.admin_listen.to_string();
     let threads = config.threads;
     let secs = |d: Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
@@ -62,10 +64,15 @@ pub fn run(config: Config, opts: ServerOptions) -> Result<(), StartError> {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let mut proxy = Service::new("liveagent-gateway".to_string(), Gateway { shared: shared.clone() });
+    let tls = listen_tls.map(|addr| Tls::new(shared.clone(), addr.port())).transpose().map_err(|e| StartError::Tls(e.to_string()))?;
+    // One service for both client listeners, so they share its threads; TLS is told apart by
+    // the port a connection arrived on.
+    let mut proxy = Service::new("liveagent-gateway".to_string(), Gateway { shared: shared.clone(), tls });
     // The connection code buffers reads and coalesces writes itself (proxy::conn); a second
     // layer of buffers would copy every byte once more and hold memory per idle connection.
-    proxy.add_listener(ListenerConfig::tcp(listen.as_str()).l4_buffer(L4BufferSettings::unbuffered()));
+    for addr in listen.iter().cloned().chain(listen_tls.map(|a| a.to_string())) {
+        proxy.add_listener(ListenerConfig::tcp(&addr).l4_buffer(L4BufferSettings::unbuffered()));
+    }
     let mut admin = Service::new("liveagent-gateway admin".to_string(), Admin { shared: shared.clone() });
     admin.add_tcp(&admin_listen);
     server.add_service(proxy);
@@ -74,7 +81,8 @@ pub fn run(config: Config, opts: ServerOptions) -> Result<(), StartError> {
     if let Some(config_path) = opts.config_path {
         server.add_service(background_service("reload", Reloader { shared, config_path, interval: Duration::from_secs(1) }));
     }
-    tracing::info!(%listen, %admin_listen, "liveagent-gateway starting");
+    let (listen, listen_tls) = (listen.unwrap_or_else(|| "off".into()), listen_tls.map_or_else(|| "off".into(), |a| a.to_string()));
+    tracing::info!(%listen, %listen_tls, %admin_listen, "liveagent-gateway starting");
     server.run_forever()
 }
 

@@ -30,6 +30,8 @@ pub enum StartError {
     Redis(#[from] QuotaStoreError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("tls: {0}")]
+    Tls(String),
 }
 
 fn problems_text(problems: &[Problem]) -> String {
@@ -48,6 +50,9 @@ pub struct Runtime {
     pub peer_key: u64,
     /// The shared quota store and what to do when it fails.
     pub redis: Option<(Arc<RedisQuota>, OnRedisError)>,
+    /// The certificate the TLS listener presents: taken per handshake, so a reload that
+    /// changes it applies to the next handshake and leaves open connections alone.
+    pub tls_key: Option<Arc<rustls::sign::CertifiedKey>>,
 }
 
 pub struct Shared {
@@ -134,7 +139,17 @@ pub fn runtime(config: Config, previous: Option<&Runtime>) -> Result<Runtime, St
     // The TLS handshake gets the same budget again on top of the TCP connect.
     peer.options.total_connection_timeout = Some(u.connect_timeout * 2);
     let peer_key = peer.reuse_hash();
-    Ok(Runtime { config, store, upstream_addr, peer, peer_key, redis })
+    let tls_key = config.tls.as_ref().map(|t| t.certified_key().map_err(StartError::Tls)).transpose()?;
+    Ok(Runtime { config, store, upstream_addr, peer, peer_key, redis, tls_key })
+}
+
+/// What the metrics say of a runtime about to run: its keys and its certificate's expiry.
+pub fn publish(metrics: &Metrics, rt: &Runtime) {
+    metrics.keys_loaded.set(i64::try_from(rt.store.len()).unwrap_or(i64::MAX));
+    match &rt.config.tls {
+        Some(t) => metrics.tls_cert_expiry.with_label_values(&["client"]).set(t.not_after),
+        None => metrics.tls_cert_expiry.reset(),
+    }
 }
 
 /// Files kept free for everything but client connections (the LiveAgent pool, Redis, the
@@ -173,7 +188,7 @@ pub fn shared(config: Config) -> Result<Arc<Shared>, StartError> {
     options.ca_file = config.upstream.ca_file.as_ref().map(|p| p.display().to_string());
     let guard = config.auth_guard.map(|g| AuthGuard::new(g, system_monotonic()));
     let rt = runtime(config, None)?;
-    metrics.keys_loaded.set(i64::try_from(rt.store.len()).unwrap_or(i64::MAX));
+    publish(&metrics, &rt);
     Ok(Arc::new(Shared {
         runtime: ArcSwap::from_pointee(rt),
         quotas: Quotas::new(),

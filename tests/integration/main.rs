@@ -17,6 +17,7 @@ mod quotas;
 mod rate_fields;
 mod redis_topology;
 mod tls;
+mod tls_listener;
 mod upstream_http;
 mod util;
 mod yaml11;
