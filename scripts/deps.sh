@@ -18,6 +18,7 @@ if [ "$what" = test ]; then
   command -v promtool >/dev/null 2>&1 || apt_missing+=(prometheus)          # dashboard and alert tests
   command -v systemd-analyze >/dev/null 2>&1 || apt_missing+=(systemd)        # unit verification
   command -v nginx >/dev/null 2>&1 || apt_missing+=(nginx)                    # benchmark peer
+  command -v openssl >/dev/null 2>&1 || apt_missing+=(openssl)                # test certificates
   command -v wrk >/dev/null 2>&1 || apt_missing+=(wrk)                        # load generator
   command -v python3 >/dev/null 2>&1 || apt_missing+=(python3 python3-pip)
 fi

@@ -46,12 +46,20 @@ echo "== check on every shipped configuration"
 check() { "$bin" check --config "$1" | tee "$work/check.out"; grep -q ': ok (' "$work/check.out"; }
 for c in config/gateway.yaml config/gateway.example.yaml; do check "$c"; done
 LIVEAGENT_GATEWAY_KEYS_FILE="$PWD/deploy/compose/keys.yaml" LIVEAGENT_GATEWAY_UPSTREAM_APIKEY=x check deploy/compose/gateway.yaml
+# The TLS Secret is a template: a throwaway certificate stands in for it where it is mounted.
+mkdir -p "$work/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \
+  -keyout "$work/tls/tls.key" -out "$work/tls/tls.crt" 2>/dev/null
 python3 - "$work" <<'PY'
 import sys, yaml
 work = sys.argv[1]
 cm = yaml.safe_load(open("deploy/kubernetes/configmap.yaml"))
 secret = yaml.safe_load(open("deploy/kubernetes/secret.yaml"))
-open(f"{work}/gateway.yaml", "w").write(cm["data"]["gateway.yaml"])
+tls = yaml.safe_load(open("deploy/kubernetes/tls-secret.yaml"))
+assert tls["type"] == "kubernetes.io/tls" and set(tls["stringData"]) == {"tls.crt", "tls.key"}
+config = cm["data"]["gateway.yaml"]
+assert "/etc/liveagent-gateway/tls/tls.crt" in config
+open(f"{work}/gateway.yaml", "w").write(config.replace("/etc/liveagent-gateway/tls/", f"{work}/tls/"))
 open(f"{work}/keys.yaml", "w").write(secret["stringData"]["keys.yaml"])
 open(f"{work}/upstream-apikey", "w").write(secret["stringData"]["upstream-apikey"])
 PY

@@ -2,7 +2,8 @@
 # Side-by-side load comparison on one machine: LiveAgent bodies served directly by nginx
 # (the physical limit here), through an nginx reverse proxy (one worker, upstream keep-alive,
 # HTTP/1.1, no response buffering), and through liveagent-gateway (one thread; auth, quota and metrics on). wrk runs
-# on CPU 0; the servers share CPU 1. Prints one Markdown table.
+# on CPU 0; the servers share CPU 1. TLS phases: each terminating TLS 1.3 with one ECDSA P-256
+# certificate. Prints one Markdown table.
 #
 #   bash benches/load/compare.sh          full run (10 s per round, 3 rounds, median; 5 latency rounds)
 #   bash benches/load/compare.sh short    a few seconds per phase (CI: it cannot rot)
@@ -35,7 +36,11 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-up=$(port); ngx=$(port); gw=$(port); admin=$(port)
+up=$(port); ngx=$(port); gw=$(port); admin=$(port); ngxs=$(port); gws=$(port)
+
+# One ECDSA P-256 certificate for both TLS terminators (TLS 1.3 on both).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+  -keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
 
 # LiveAgent bodies in LiveAgent's layout: a customer (the documented example), and customer
 # lists of about 4 KB and 256 KB.
@@ -76,25 +81,33 @@ http {
   server { listen 127.0.0.1:$up backlog=8192; root $work/www; default_type application/json; location / { } }
 }
 CONF
-cat > "$work/ngx.conf" <<CONF
+# proxy_conf NAME LISTEN: an nginx reverse proxy to the bodies, one worker, upstream keep-alive.
+proxy_conf() {
+  cat > "$work/$1.conf" <<CONF
 worker_processes 1;
 daemon off;
-pid $work/ngx.pid;
-error_log $work/ngx.err;
+pid $work/$1.pid;
+error_log $work/$1.err;
 events { worker_connections 8192; }
 http {
   access_log off;
   tcp_nodelay on; keepalive_requests 1000000; keepalive_timeout 120s;
   upstream liveagent { server 127.0.0.1:$up; keepalive 128; }
   server {
-    listen 127.0.0.1:$ngx backlog=8192;
+    $2
     # Streaming like the gateway: nginx's default buffers spill large bodies to temp files.
     location / { proxy_pass http://liveagent; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
   }
 }
 CONF
+}
+proxy_conf ngx "listen 127.0.0.1:$ngx backlog=8192;"
+# The same proxy terminating TLS itself.
+proxy_conf ngxtls "listen 127.0.0.1:$ngxs ssl backlog=8192; ssl_certificate $work/tls.crt; ssl_certificate_key $work/tls.key; ssl_protocols TLSv1.3;"
 cat > "$work/gw.yaml" <<CONF
 listen: "127.0.0.1:$gw"
+listen_tls: "127.0.0.1:$gws"
+tls: {cert_file: "$work/tls.crt", key_file: "$work/tls.key"}
 admin_listen: "127.0.0.1:$admin"
 threads: 1
 upstream: {url: "http://127.0.0.1:$up"}
@@ -105,12 +118,13 @@ CONF
 
 taskset -c 1 nginx -c "$work/up.conf" -p "$work" & pids+=($!)
 taskset -c 1 nginx -c "$work/ngx.conf" -p "$work" & pids+=($!)
+taskset -c 1 nginx -c "$work/ngxtls.conf" -p "$work" & pids+=($!)
 taskset -c 1 "$gw_bin" run --config "$work/gw.yaml" --pid-file "$work/gw.pid" --upgrade-sock "$work/gw.sock" 2>"$work/gw.err" & gw_pid=$!; pids+=($gw_pid)
-for p in $up $ngx $gw; do
+for p in $up $ngx $gw $ngxs $gws; do
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
 done
 worker() { pgrep -P "$(cat "$1")" | head -1; }
-up_worker=$(worker "$work/up.pid"); ngx_worker=$(worker "$work/ngx.pid")
+up_worker=$(worker "$work/up.pid"); ngx_worker=$(worker "$work/ngx.pid"); ngxtls_worker=$(worker "$work/ngxtls.pid")
 declare -A url pid
 url[direct]="http://127.0.0.1:$up"; pid[direct]=$up_worker
 url[nginx]="http://127.0.0.1:$ngx"; pid[nginx]=$ngx_worker
@@ -121,13 +135,14 @@ hz=$(getconf CLK_TCK)
 
 rows=()
 declare -A rps_of
-# run PHASE TARGET PATH CONNECTIONS: the median round, as a table row.
+# run PHASE TARGET PATH CONNECTIONS [WRK ARGS...]: the median round, as a table row.
 run() {
   local phase=$1 target=$2 path=$3 conns=$4 results=()
+  shift 4
   for _ in $(seq "$rounds"); do
     local t0; t0=$(ticks "${pid[$target]}")
     local line
-    line=$(taskset -c 0 wrk -t1 -c"$conns" -d"${dur}s" -s "$here/report.lua" "${url[$target]}$path" | grep '^RESULT')
+    line=$(taskset -c 0 wrk -t1 -c"$conns" -d"${dur}s" "$@" -s "$here/report.lua" "${url[$target]}$path" | grep '^RESULT')
     local t1; t1=$(ticks "${pid[$target]}")
     results+=("$line $((t1 - t0))")
   done
@@ -153,6 +168,15 @@ for f in xml yaml; do
   run "256 KB .$f" gateway "/api/256k.$f$k" 16
 done
 for target in direct nginx gateway; do run "1,000 keep-alive connections" $target "/api/small$k" 1000; done
+
+# TLS 1.3 terminated by each, the same certificate and upstream: keep-alive, then a new
+# connection (a full handshake, no resumption) per request.
+url[nginx]="https://127.0.0.1:$ngxs"; pid[nginx]=$ngxtls_worker
+url[gateway]="https://127.0.0.1:$gws"
+for target in nginx gateway; do run "TLS small JSON" $target "/api/small$k" 64; done
+for target in nginx gateway; do run "TLS handshake per request" $target "/api/small$k" 16 -H "Connection: close"; done
+url[nginx]="http://127.0.0.1:$ngx"; pid[nginx]=$ngx_worker
+url[gateway]="http://127.0.0.1:$gw"
 
 # Latency at half of nginx's saturation rate, open loop (latency from the scheduled time).
 # Rounds alternate between the targets like the phases above; each target's median round by
@@ -208,4 +232,5 @@ echo "Under $slow slowloris connections (opened $slow_opened, closed by the gate
 echo "RSS with $idle_n idle keep-alive connections (opened one after another): gateway $(awk -v v="$idle_many" 'BEGIN {printf "%.1f", v / 1024}') MB"
 echo "RSS with 1,000 idle keep-alive connections: nginx worker $(awk -v v="$idle_ngx" 'BEGIN {printf "%.1f", v / 1024}') MB, gateway $(awk -v v="$idle_gw" 'BEGIN {printf "%.1f", v / 1024}') MB"
 echo "small-JSON throughput gateway/nginx: $(awk -v a="${rps_of["small JSON (465 B)/gateway"]}" -v b="${rps_of["small JSON (465 B)/nginx"]}" 'BEGIN {printf "%.2f", a / b}')"
+echo "TLS small-JSON throughput gateway/nginx: $(awk -v a="${rps_of["TLS small JSON/gateway"]}" -v b="${rps_of["TLS small JSON/nginx"]}" 'BEGIN {printf "%.2f", a / b}'), handshakes gateway/nginx: $(awk -v a="${rps_of["TLS handshake per request/gateway"]}" -v b="${rps_of["TLS handshake per request/nginx"]}" 'BEGIN {printf "%.2f", a / b}')"
 echo "256 KB .xml vs its JSON passthrough: $(awk -v a="${rps_of["256 KB .xml/gateway"]}" -v b="${rps_of["256 KB JSON/gateway"]}" 'BEGIN {printf "%.2f", a / b}')"

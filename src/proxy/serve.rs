@@ -45,7 +45,11 @@ impl ServerApp for Gateway {
         let (shared, shutdown) = (self.shared.clone(), shutdown.clone());
         tokio::spawn(async move {
             match tls {
-                Some(tls) => tls.serve(&shared, stream, client_ip, &shutdown).await,
+                Some(tls) => {
+                    if let Some(stream) = tls.handshake(&shared, stream).await {
+                        accept(&shared, stream, client_ip, &shutdown).await;
+                    }
+                }
                 None => accept(&shared, stream, client_ip, &shutdown).await,
             }
         });

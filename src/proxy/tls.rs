@@ -8,14 +8,12 @@
 //! connection's own task and is bounded by `client.header_timeout`, so a client that opens a
 //! connection and stalls holds it no longer than one that stalls in a request head.
 
-use super::serve::accept;
 use super::state::Shared;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::watch;
+use tokio_rustls::server::TlsStream;
 
 /// The TLS side of the client listeners: which port it is, and its handshake.
 #[derive(Clone)]
@@ -35,21 +33,17 @@ impl Tls {
         Ok(Tls { port, acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)) })
     }
 
-    /// Shakes hands, then serves the connection as a plain one is served.
-    pub async fn serve<S: AsyncRead + AsyncWrite + Unpin + Send>(
-        &self,
-        shared: &Shared,
-        stream: S,
-        client_ip: Option<IpAddr>,
-        shutdown: &watch::Receiver<bool>,
-    ) {
+    /// Shakes hands; the encrypted stream, to be served as a plain one is, or `None` when the
+    /// handshake failed or timed out.
+    pub async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(&self, shared: &Shared, stream: S) -> Option<TlsStream<S>> {
         let limit = shared.runtime.load().config.client.header;
-        match tokio::time::timeout(limit, self.acceptor.accept(stream)).await {
-            Ok(Ok(tls)) => accept(shared, tls, client_ip, shutdown).await,
+        let shaken = tokio::time::timeout(limit, self.acceptor.accept(stream)).await.ok().and_then(Result::ok);
+        if shaken.is_none() {
             // A port scanner, a plain-HTTP client, a client refusing the certificate: counted,
             // not logged line by line.
-            _ => shared.metrics.tls_handshake_failures.inc(),
+            shared.metrics.tls_handshake_failures.inc();
         }
+        shaken
     }
 }
 

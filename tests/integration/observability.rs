@@ -112,7 +112,20 @@ async fn traffic_mix(gw: &GatewayProc) {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_panel_query_returns_a_series_from_a_real_prometheus() {
     let sim = sim().await;
-    let gw = gateway(&sim.base_url(), &substituted_keys()).await;
+    // With a TLS listener too, so its certificate's expiry is exported.
+    let certs = tempfile::tempdir().unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap().self_signed(&key).unwrap();
+    let (cert_file, key_file) = (certs.path().join("tls.crt"), certs.path().join("tls.key"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+    let tls = format!(
+        "listen_tls: \"127.0.0.1:{}\"\ntls: {{cert_file: \"{}\", key_file: \"{}\"}}\n",
+        free_port(),
+        cert_file.display(),
+        key_file.display()
+    );
+    let gw = gateway(&sim.base_url(), &(substituted_keys() + &tls)).await;
     let prom = prometheus(gw.admin).await;
     traffic_mix(&gw).await;
     // A reload, so the reload counter has a series.
