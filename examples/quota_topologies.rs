@@ -5,6 +5,9 @@
 //!   offer one key four times its rate for `SECS` seconds; admitted against what the rate and
 //!   burst allow in that time.
 //!
+//! - outage: the worst wait of a decision with `redis.timeout: 50ms` while Redis answers
+//!   `DEBUG SLEEP 0.5`, then while it is killed (the bound is the timeout).
+//!
 //! cargo run --release --example quota_topologies [SECS]     (default 60)
 
 use liveagent_gateway::admit::quota::redis::{RedisQuota, Verdict};
@@ -198,6 +201,56 @@ async fn accuracy(topology: &RedisTopology, secs: u64) -> String {
     )
 }
 
+/// Decisions from 16 tasks for `secs`, the worst wait.
+async fn worst_wait(store: &Arc<RedisQuota>, secs: f64) -> Duration {
+    let end = Instant::now() + Duration::from_secs_f64(secs);
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let (store, k) = (store.clone(), key(&format!("outage-{i}"), 1_000_000, 1_000_000));
+            tokio::spawn(async move {
+                let mut worst = Duration::ZERO;
+                while Instant::now() < end {
+                    let t = Instant::now();
+                    let _ = store.check(&k).await;
+                    worst = worst.max(t.elapsed());
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                worst
+            })
+        })
+        .collect();
+    let mut worst = Duration::ZERO;
+    for t in tasks {
+        worst = worst.max(t.await.unwrap_or_default());
+    }
+    worst
+}
+
+async fn outage() -> String {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let port = free_port();
+    let mut args = server_args(port, dir.path());
+    args.extend(["--enable-debug-command".into(), "local".into()]);
+    let child = spawn("redis-server", &args);
+    wait_for("redis-server", || cli(port, &["PING"]).contains("PONG"));
+    let (topology, mut procs) = (RedisTopology::Single(format!("redis://127.0.0.1:{port}")), Procs(vec![child], dir));
+    let store = store(&topology);
+    worst_wait(&store, 0.5).await;
+    let mut sleeper = spawn("redis-cli", &["-p".into(), port.to_string(), "DEBUG".into(), "SLEEP".into(), "0.5".into()]);
+    let slept = worst_wait(&store, 1.0).await;
+    let _ = sleeper.wait();
+    for c in &mut procs.0 {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let killed = worst_wait(&store, 2.0).await;
+    format!(
+        "worst wait with redis.timeout 50 ms: {:.1} ms while Redis sleeps 0.5 s, {:.1} ms after it is killed",
+        slept.as_secs_f64() * 1e3,
+        killed.as_secs_f64() * 1e3
+    )
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let secs: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(60);
@@ -212,4 +265,6 @@ async fn main() {
         println!("| {name} | {lat} | {acc} |");
         drop(procs);
     }
+    println!();
+    println!("{}", outage().await);
 }

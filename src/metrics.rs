@@ -74,7 +74,7 @@ impl Metrics {
             IntGaugeVec::new(Opts::new("liveagent_gateway_build_info", "Always 1; the version label tells the build"), &["version"])?;
         r.register(Box::new(build_info.clone()))?;
         build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
-        Ok(Metrics {
+        let metrics = Metrics {
             requests_total: counter(
                 r,
                 "liveagent_gateway_requests_total",
@@ -107,9 +107,38 @@ impl Metrics {
             tls_cert_expiry,
             tls_handshake_failures,
             build_info,
-        })
+        };
+        // The series alerts and dashboards watch exist from the start, at 0: `increase()`
+        // sees the first bad reload after a restart, which a series born at 1 would hide.
+        for result in ["ok", "error"] {
+            metrics.config_reloads.with_label_values(&[result]);
+        }
+        for reason in AUTH_FAILURE_REASONS {
+            metrics.auth_failures.with_label_values(&[reason]);
+        }
+        Ok(metrics)
+    }
+
+    /// Deletes the per-key series of every key id `keep` rejects: a key removed by a reload
+    /// leaves `/metrics` with it, instead of staying until a restart.
+    pub fn forget_keys(&self, keep: impl Fn(&str) -> bool) {
+        for vec in [&self.key_requests, &self.rate_limited] {
+            for family in prometheus::core::Collector::collect(vec) {
+                for metric in family.get_metric() {
+                    let labels: Vec<(&str, &str)> = metric.get_label().iter().map(|l| (l.get_name(), l.get_value())).collect();
+                    let Some((_, id)) = labels.iter().find(|(name, _)| *name == "key_id") else { continue };
+                    if !keep(id) {
+                        let by_name: std::collections::HashMap<&str, &str> = labels.iter().copied().collect();
+                        let _ = vec.remove(&by_name);
+                    }
+                }
+            }
+        }
     }
 }
+
+/// Every `reason` of `liveagent_gateway_auth_failures_total` (`admit::auth::AuthError::reason`).
+pub const AUTH_FAILURE_REASONS: [&str; 4] = ["missing", "ambiguous", "invalid", "forbidden"];
 
 /// What one finished request contributes to metrics and the access log. No key material.
 #[derive(Debug, Clone, Copy)]
@@ -241,6 +270,27 @@ mod tests {
             "liveagent_gateway_request_duration_seconds_bucket{endpoint=\"/api/customers\",format=\"json\",method=\"GET\",le=\"0.0025\"} 1"
         ));
         assert_eq!(method_label("BREW"), "OTHER");
+    }
+
+    #[test]
+    fn alerted_series_start_at_zero_and_removed_keys_leave() {
+        let r = Registry::new();
+        let m = Metrics::new(&r).unwrap_or_else(|e| panic!("{e}"));
+        let text = String::from_utf8_lossy(&encode(&r)).into_owned();
+        for series in
+            ["liveagent_gateway_config_reloads_total{result=\"error\"} 0", "liveagent_gateway_auth_failures_total{reason=\"invalid\"} 0"]
+        {
+            assert!(text.contains(series), "{series} in {text}");
+        }
+        for id in ["gone", "kept"] {
+            m.key_requests.with_label_values(&[id, "200"]).inc();
+            m.key_requests.with_label_values(&[id, "429"]).inc();
+            m.rate_limited.with_label_values(&[id, "rate"]).inc();
+        }
+        m.forget_keys(|id| id == "kept");
+        let text = String::from_utf8_lossy(&encode(&r)).into_owned();
+        assert!(!text.contains("key_id=\"gone\""), "{text}");
+        assert_eq!(text.matches("key_id=\"kept\"").count(), 3, "{text}");
     }
 
     /// Reused handles must never count a request under the previous request's labels.

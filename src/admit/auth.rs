@@ -33,7 +33,8 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    /// The `reason` label of `liveagent_gateway_auth_failures_total`.
+    /// The `reason` label of `liveagent_gateway_auth_failures_total`; each is one of
+    /// `metrics::AUTH_FAILURE_REASONS`, whose series start at 0.
     pub fn reason(self) -> &'static str {
         match self {
             AuthError::Missing => "missing",

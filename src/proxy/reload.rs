@@ -69,6 +69,7 @@ impl Reloader {
                     tracing::warn!("listen addresses changed: they apply after a restart or upgrade");
                 }
                 self.shared.quotas.retain(&rt.config.keys);
+                metrics.forget_keys(|id| rt.config.keys.iter().any(|k| k.id == id));
                 super::state::publish(metrics, &rt);
                 tracing::info!(keys = rt.store.len(), "configuration reloaded");
                 self.shared.runtime.store(Arc::new(rt));

@@ -3,7 +3,7 @@
 //! bound on every wait.
 
 use crate::util::*;
-use liveagent_gateway::admit::quota::redis::{script_keys, RedisQuota};
+use liveagent_gateway::admit::quota::redis::{script_keys, QuotaStoreError, RedisQuota};
 use liveagent_gateway::config::{OnRedisError, Redis};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -251,7 +251,9 @@ async fn quotas_are_shared_on_a_cluster() {
 async fn redis_timeout_bounds_every_wait() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let server = spawn("redis-server", port, &base_args(port, dir.path())).await;
+    let mut args = base_args(port, dir.path());
+    args.extend(["--enable-debug-command", "local"].map(String::from));
+    let server = spawn("redis-server", port, &args).await;
     let timeout = Duration::from_millis(100);
     let store =
         std::sync::Arc::new(RedisQuota::new(&Redis::single(format!("redis://127.0.0.1:{port}"), OnRedisError::Deny, timeout)).unwrap());
@@ -267,8 +269,14 @@ async fn redis_timeout_bounds_every_wait() {
     assert!(store.check(&key).await.is_ok());
     // Redis stops answering for half a second: a batch of concurrent requests, then more as
     // the first connection is dropped and others queue for a new one.
-    let sleeper = Command::new("redis-cli").args(["-p", &port.to_string(), "DEBUG", "SLEEP", "0.5"]).stdout(Stdio::null()).spawn().unwrap();
+    let sleeper =
+        Command::new("redis-cli").args(["-p", &port.to_string(), "DEBUG", "SLEEP", "0.5"]).stdout(Stdio::piped()).spawn().unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
+    let stalled = Instant::now();
+    // The deadline, or the connection's own response timeout set to the same: either way.
+    let first = store.check(&key).await;
+    assert!(matches!(first, Err(QuotaStoreError::Timeout(_) | QuotaStoreError::Redis(_))), "Redis should be asleep: {first:?}");
+    assert!(stalled.elapsed() >= timeout - Duration::from_millis(5), "the first call waits out the timeout");
     let mut waits = Vec::new();
     for _ in 0..5 {
         let calls: Vec<_> = (0..20)
@@ -285,7 +293,8 @@ async fn redis_timeout_bounds_every_wait() {
             waits.push(call.await.unwrap());
         }
     }
-    drop(sleeper);
+    let slept = sleeper.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&slept.stdout).trim(), "OK", "DEBUG SLEEP ran");
     drop(server);
     for _ in 0..20 {
         let started = Instant::now();

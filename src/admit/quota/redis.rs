@@ -171,7 +171,11 @@ impl RedisQuota {
             RedisTopology::Cluster(nodes) => {
                 let scheme = if cfg.tls { "rediss" } else { "redis" };
                 let urls: Vec<String> = nodes.iter().map(|n| format!("{scheme}://{n}")).collect();
-                let mut b = redis::cluster::ClusterClientBuilder::new(urls).connection_timeout(timeout).response_timeout(timeout);
+                // Connections to the nodes are made by the cluster client itself, also after a
+                // MOVED: they get the connecting budget, the calls the request's.
+                let mut b = redis::cluster::ClusterClientBuilder::new(urls)
+                    .connection_timeout(CONNECT_TIMEOUT.max(timeout))
+                    .response_timeout(timeout);
                 if cfg.tls {
                     b = b.tls(TlsMode::Secure).certs(certs());
                 }
