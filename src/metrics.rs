@@ -125,7 +125,7 @@ impl Metrics {
         for vec in [&self.key_requests, &self.rate_limited] {
             for family in prometheus::core::Collector::collect(vec) {
                 for metric in family.get_metric() {
-                    let labels: Vec<(&str, &str)> = metric.get_label().iter().map(|l| (l.get_name(), l.get_value())).collect();
+                    let labels: Vec<(&str, &str)> = metric.get_label().iter().map(|l| (l.name(), l.value())).collect();
                     let Some((_, id)) = labels.iter().find(|(name, _)| *name == "key_id") else { continue };
                     if !keep(id) {
                         let by_name: std::collections::HashMap<&str, &str> = labels.iter().copied().collect();

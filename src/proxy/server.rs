@@ -77,7 +77,9 @@ pub fn run(config: Config, opts: ServerOptions) -> Result<(), StartError> {
     admin.add_tcp(&admin_listen);
     server.add_service(proxy);
     server.add_service(admin);
-    server.add_service(background_service("redis", WarmRedis { shared: shared.clone() }));
+    if shared.runtime.load().redis.is_some() {
+        server.add_service(background_service("redis", WarmRedis { shared: shared.clone() }));
+    }
     if let Some(config_path) = opts.config_path {
         server.add_service(background_service("reload", Reloader { shared, config_path, interval: Duration::from_secs(1) }));
     }
