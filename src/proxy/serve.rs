@@ -36,16 +36,15 @@ pub const SHUTDOWN_LINGER: Duration = Duration::from_secs(1);
 impl ServerApp for Gateway {
     async fn process_new(self: &Arc<Self>, stream: Stream, shutdown: &ShutdownWatch) -> Option<Stream> {
         let client_ip = stream.get_socket_digest().and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
-        // A task of its own: pingora's per-connection task also holds its TLS handshake's
-        // state (about 9 KB with the 60 s timeout around it) for as long as the connection
-        // lives, which an idle keep-alive connection would then carry. Ours is the connection
-        // loop alone (about 3 KB).
         // The port is asked of the socket only when there is a TLS listener to tell apart.
         let local_port = || stream.get_socket_digest().and_then(|d| d.local_addr().and_then(|a| a.as_inet()).map(|a| a.port()));
         let tls = self.tls.as_ref().filter(|t| Some(t.port) == local_port()).cloned();
         let (shared, shutdown) = (self.shared.clone(), shutdown.clone());
-        // Two tasks of their own kinds: one future for both would give every plain connection
-        // the size of a TLS one (rustls' state, about 6 KB).
+        // A task of its own: pingora's per-connection task also holds its TLS handshake's
+        // state (about 9 KB with the 60 s timeout around it) for as long as the connection
+        // lives, which an idle keep-alive connection would then carry. Ours is the connection
+        // loop alone (about 3 KB). Two kinds of task: one future for both would give every
+        // plain connection the size of a TLS one (rustls' state, about 6 KB).
         match tls {
             Some(tls) => tokio::spawn(async move {
                 if let Some(stream) = tls.handshake(&shared, stream).await {
