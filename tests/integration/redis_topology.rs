@@ -267,11 +267,11 @@ async fn redis_timeout_bounds_every_wait() {
         allow: liveagent_gateway::config::Allow::default(),
     };
     assert!(store.check(&key).await.is_ok());
-    // Redis stops answering for half a second: a batch of concurrent requests, then more as
-    // the first connection is dropped and others queue for a new one.
-    let sleeper =
-        Command::new("redis-cli").args(["-p", &port.to_string(), "DEBUG", "SLEEP", "0.5"]).stdout(Stdio::piped()).spawn().unwrap();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Redis stops answering for a second: a batch of concurrent requests, then more as the
+    // first connection is dropped and others queue for a new one. The batches take about half
+    // of the second; the sleep has a tenth of it to begin, even on a loaded machine.
+    let sleeper = Command::new("redis-cli").args(["-p", &port.to_string(), "DEBUG", "SLEEP", "1"]).stdout(Stdio::piped()).spawn().unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let stalled = Instant::now();
     // The deadline, or the connection's own response timeout set to the same: either way.
     let first = store.check(&key).await;
