@@ -117,7 +117,6 @@ enum Slot {
 /// The shared quota store.
 pub struct RedisQuota {
     script: redis::Script,
-    timeout: Duration,
     link: Arc<Link>,
 }
 
@@ -190,7 +189,7 @@ impl RedisQuota {
         };
         let link =
             Link { target, timeout, slot: Mutex::new(Slot::Down(None)), changed: tokio::sync::Notify::new(), tried: Default::default() };
-        Ok(RedisQuota { script: redis::Script::new(SCRIPT), timeout, link: Arc::new(link) })
+        Ok(RedisQuota { script: redis::Script::new(SCRIPT), link: Arc::new(link) })
     }
 
     /// Starts connecting, when a runtime is running and no connection is made or being
@@ -201,8 +200,7 @@ impl RedisQuota {
         }
         let mut slot = self.link.slot();
         if matches!(*slot, Slot::Down(None)) {
-            *slot = Slot::Connecting;
-            tokio::spawn(Link::connect(Arc::clone(&self.link)));
+            Link::start(&self.link, &mut slot);
         }
     }
 
@@ -214,7 +212,8 @@ impl RedisQuota {
 
     /// One quota decision for `key`, within the timeout whatever happens.
     pub async fn check(&self, key: &KeySpec) -> Result<Verdict, QuotaStoreError> {
-        let result = tokio::time::timeout(self.timeout, self.run(key)).await.unwrap_or(Err(QuotaStoreError::Timeout(self.timeout)));
+        let timeout = self.link.timeout;
+        let result = tokio::time::timeout(timeout, self.run(key)).await.unwrap_or(Err(QuotaStoreError::Timeout(timeout)));
         if matches!(result, Err(QuotaStoreError::Redis(_) | QuotaStoreError::Timeout(_) | QuotaStoreError::Reply)) {
             self.link.failed();
         }
@@ -273,15 +272,18 @@ impl Link {
                     Slot::Down(Some(at)) if at.elapsed() < RETRY_AFTER_FAILURE => {
                         return Err(QuotaStoreError::Backoff(RETRY_AFTER_FAILURE.saturating_sub(at.elapsed())))
                     }
-                    Slot::Down(_) => {
-                        *slot = Slot::Connecting;
-                        tokio::spawn(Link::connect(Arc::clone(link)));
-                    }
+                    Slot::Down(_) => Link::start(link, &mut slot),
                     Slot::Connecting => {}
                 }
             }
             notified.await;
         }
+    }
+
+    /// Marks the slot `Connecting` and starts the task that connects.
+    fn start(link: &Arc<Link>, slot: &mut Slot) {
+        *slot = Slot::Connecting;
+        tokio::spawn(Link::connect(Arc::clone(link)));
     }
 
     /// Makes a new connection and leaves it in the slot, or leaves the slot `Down` (also when
