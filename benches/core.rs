@@ -7,7 +7,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use liveagent_gateway::admit::auth::KeyStore;
 use liveagent_gateway::admit::quota::Quotas;
-use liveagent_gateway::config::{Allow, KeySpec, Limits};
+use liveagent_gateway::config::{KeySpec, Limits};
 use liveagent_gateway::request::format::Format;
 use liveagent_gateway::request::routes;
 use liveagent_gateway::transcode;
@@ -59,14 +59,8 @@ fn transcoding(c: &mut Criterion) {
 
 fn key(i: usize) -> KeySpec {
     let nz = |v| NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN);
-    KeySpec {
-        id: format!("key-{i}"),
-        digest: Sha256::digest(format!("client-key-{i}").as_bytes()).into(),
-        limits: Limits { per_second: nz(1_000_000), burst: nz(1_000_000), per_day: None },
-        upstream_apikey: None,
-        enabled: true,
-        allow: Allow::default(),
-    }
+    let limits = Limits { per_second: nz(1_000_000), burst: nz(1_000_000), per_day: None, per_month: None };
+    KeySpec::new(format!("key-{i}"), Sha256::digest(format!("client-key-{i}").as_bytes()).into(), limits)
 }
 
 fn per_request(c: &mut Criterion) {

@@ -5,21 +5,14 @@
 
 use liveagent_gateway::admit::quota::redis::{RedisQuota, Verdict};
 use liveagent_gateway::admit::quota::Quotas;
-use liveagent_gateway::config::{Allow, KeySpec, Limits, OnRedisError, Redis};
+use liveagent_gateway::config::{KeySpec, Limits, OnRedisError, Redis};
 use std::num::NonZeroU32;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn key(id: String) -> KeySpec {
     let nz = |v| NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN);
-    KeySpec {
-        id,
-        digest: [0; 32],
-        limits: Limits { per_second: nz(1_000_000), burst: nz(1_000_000), per_day: Some(u64::MAX / 2) },
-        upstream_apikey: None,
-        enabled: true,
-        allow: Allow::default(),
-    }
+    KeySpec::new(id, [0; 32], Limits { per_second: nz(1_000_000), burst: nz(1_000_000), per_day: Some(u64::MAX / 2), per_month: None })
 }
 
 fn rss_bytes() -> u64 {

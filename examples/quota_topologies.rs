@@ -11,7 +11,7 @@
 //! cargo run --release --example quota_topologies [SECS]     (default 60)
 
 use liveagent_gateway::admit::quota::redis::{RedisQuota, Verdict};
-use liveagent_gateway::config::{Allow, KeySpec, Limits, OnRedisError, Redis, RedisTopology};
+use liveagent_gateway::config::{KeySpec, Limits, OnRedisError, Redis, RedisTopology};
 use std::num::NonZeroU32;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -111,14 +111,7 @@ fn cluster() -> (RedisTopology, Procs) {
 
 fn key(id: &str, per_second: u32, burst: u32) -> KeySpec {
     let nz = |v| NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN);
-    KeySpec {
-        id: id.into(),
-        digest: [0; 32],
-        limits: Limits { per_second: nz(per_second), burst: nz(burst), per_day: None },
-        upstream_apikey: None,
-        enabled: true,
-        allow: Allow::default(),
-    }
+    KeySpec::new(id, [0; 32], Limits::rate(nz(per_second), nz(burst)))
 }
 
 fn store(topology: &RedisTopology) -> Arc<RedisQuota> {

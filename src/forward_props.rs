@@ -93,9 +93,9 @@ proptest! {
         let form = parts.form().map(|kind| (kind, parts.body));
         let Ok(presented) = the_key(parts.query, form, parts.apikey_headers.iter().copied()) else { return Ok(()) };
         let mut spec = crate::testkit::key(Some(LA_KEY));
-        spec.digest = sha2::Digest::finalize(sha2::Digest::chain_update(<sha2::Sha256 as sha2::Digest>::new(), key.as_bytes())).into();
+        spec.digests[0].sha256 = sha2::Digest::finalize(sha2::Digest::chain_update(<sha2::Sha256 as sha2::Digest>::new(), key.as_bytes())).into();
         let store = KeyStore::new(vec![spec]);
-        let Ok(admitted) = store.authorize(&presented, parts.method, "/api/customers") else { return Ok(()) };
+        let Ok(admitted) = store.authorize(&presented, parts.method, "/api/customers", || 0) else { return Ok(()) };
         let tg = target(head.path(), head.query(), None).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let mut up = upstream(&tg, &parts, admitted, None, "");
         let sent_body = up.body.take().unwrap_or_else(|| body.to_vec());

@@ -29,6 +29,13 @@ pub struct Metrics {
     pub tls_cert_expiry: IntGaugeVec,
     pub tls_handshake_failures: IntCounter,
     pub build_info: IntGaugeVec,
+    /// Seconds until each key stops admitting requests (keys that expire only); set when
+    /// `/metrics` is read.
+    pub key_expiry: IntGaugeVec,
+    /// Requests counted and allowed in the current day and month, by key; set when `/metrics`
+    /// is read, from Redis when quotas are shared.
+    pub quota_used: IntGaugeVec,
+    pub quota_limit: IntGaugeVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -74,6 +81,18 @@ impl Metrics {
             IntGaugeVec::new(Opts::new("liveagent_gateway_build_info", "Always 1; the version label tells the build"), &["version"])?;
         r.register(Box::new(build_info.clone()))?;
         build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        let gauge = |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<IntGaugeVec> {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
+            r.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let key_expiry = gauge(
+            "liveagent_gateway_key_expires_in_seconds",
+            "Seconds until the key stops admitting requests (keys that expire)",
+            &["key_id"],
+        )?;
+        let quota_used = gauge("liveagent_gateway_quota_used", "Requests counted in the current quota period", &["key_id", "window"])?;
+        let quota_limit = gauge("liveagent_gateway_quota_limit", "Requests allowed in a quota period", &["key_id", "window"])?;
         let metrics = Metrics {
             requests_total: counter(
                 r,
@@ -107,6 +126,9 @@ impl Metrics {
             tls_cert_expiry,
             tls_handshake_failures,
             build_info,
+            key_expiry,
+            quota_used,
+            quota_limit,
         };
         // The series alerts and dashboards watch exist from the start, at 0: `increase()`
         // sees the first bad reload after a restart, which a series born at 1 would hide.
@@ -138,7 +160,7 @@ impl Metrics {
 }
 
 /// Every `reason` of `liveagent_gateway_auth_failures_total` (`admit::auth::AuthError::reason`).
-pub const AUTH_FAILURE_REASONS: [&str; 4] = ["missing", "ambiguous", "invalid", "forbidden"];
+pub const AUTH_FAILURE_REASONS: [&str; 6] = ["missing", "ambiguous", "invalid", "forbidden", "expired", "not_yet_valid"];
 
 /// What one finished request contributes to metrics and the access log. No key material.
 #[derive(Debug, Clone, Copy)]

@@ -1,6 +1,6 @@
 //! Owns what unit tests of several steps build alike: a configured key, and request parts.
 
-use crate::config::{Allow, KeySpec, Limits};
+use crate::config::{Allow, KeyDigest, KeySpec, Limits, Zone};
 use crate::request::RequestParts;
 use sha2::{Digest, Sha256};
 use std::num::NonZeroU32;
@@ -10,11 +10,14 @@ use std::num::NonZeroU32;
 pub fn key(upstream: Option<&str>) -> KeySpec {
     KeySpec {
         id: "k".into(),
-        digest: Sha256::digest(b"client").into(),
-        limits: Limits { per_second: NonZeroU32::MIN, burst: NonZeroU32::MIN, per_day: None },
+        digests: vec![KeyDigest::new(Sha256::digest(b"client").into())],
+        limits: Limits::rate(NonZeroU32::MIN, NonZeroU32::MIN),
+        zone: Zone::utc(),
         upstream_apikey: upstream.map(str::to_string),
         enabled: true,
         allow: Allow::default(),
+        not_before: None,
+        expires_at: None,
     }
 }
 

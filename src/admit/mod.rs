@@ -6,6 +6,7 @@ pub mod apikey;
 pub mod auth;
 pub mod guard;
 pub mod quota;
+pub mod usage;
 
 use crate::config::{KeySpec, OnRedisError};
 use crate::request::{RequestParts, Target};
@@ -41,8 +42,10 @@ pub enum Refusal {
     Guarded { retry_after: u64 },
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// Boxed: an allowance is about 100 bytes, and every `Result` of admission would carry
+    /// room for it; a refusal by a quota is the rare case.
     #[error("key {key_id}: {error}")]
-    Quota { key_id: String, error: QuotaError },
+    Quota { key_id: String, error: Box<QuotaError> },
 }
 
 impl Refusal {
@@ -77,15 +80,19 @@ pub async fn admit<'k>(
 ) -> Result<Admitted<'k>, Refusal> {
     let form_body = req.form().map(|kind| (kind, req.body));
     let found = apikey::the_key(req.query, form_body, req.apikey_headers.iter().copied());
-    let authorized = found.and_then(|presented| Ok((gate.store.authorize(&presented, req.method, target.routed.endpoint)?, presented)));
+    let now = || gate.quotas.now();
+    let authorized =
+        found.and_then(|presented| Ok((gate.store.authorize(&presented, req.method, target.routed.endpoint, now)?, presented)));
     let (key, presented) = match authorized {
         Ok(found) => found,
-        Err(AuthError::Forbidden) => return Err(AuthError::Forbidden.into()),
+        // A known key (out of scope, expired, not valid yet) is not a guess: the guard does
+        // not count it.
+        Err(e @ (AuthError::Forbidden | AuthError::Expired | AuthError::NotYetValid)) => return Err(e.into()),
         Err(e) => return Err(guarded(gate, e)),
     };
     match quota::check(key, gate.shared, gate.quotas, redis_failed).await {
         Ok(allowance) => Ok(Admitted { key, presented, allowance }),
-        Err(error) => Err(Refusal::Quota { key_id: key.id.clone(), error }),
+        Err(error) => Err(Refusal::Quota { key_id: key.id.clone(), error: Box::new(error) }),
     }
 }
 
@@ -149,13 +156,12 @@ mod tests {
         let tg = target("/api/tags", None, None).unwrap_or_else(|_| panic!("not routed"));
         let good = parts("GET", Some("apikey=client"), None, None, b"");
         let ok = block_on(admit(&gate, &tg, &good, |_| {}));
-        assert_eq!(ok.map(|a| a.allowance.remaining), Ok(0));
+        assert_eq!(ok.map(|a| a.allowance.burst.remaining), Ok(0));
         // The key's burst of one is spent: the quota refuses, with the key id and nothing left.
         let refused = block_on(admit(&gate, &tg, &good, |_| {})).err();
-        let Some(Refusal::Quota { key_id, error: QuotaError::Exceeded(Exceeded { limit: Limit::Rate, allowance, .. }) }) = refused else {
-            panic!("{refused:?}")
-        };
-        assert_eq!((key_id.as_str(), allowance.remaining), ("k", 0));
+        let Some(Refusal::Quota { key_id, error }) = refused else { panic!("{refused:?}") };
+        let QuotaError::Exceeded(Exceeded { limit: Limit::Rate, allowance, .. }) = *error else { panic!("{error:?}") };
+        assert_eq!((key_id.as_str(), allowance.burst.remaining), ("k", 0));
         // A wrong key trips the guard (burst 1); then the address's failures get the 429.
         let bad = parts("GET", Some("apikey=guess"), None, None, b"");
         assert_eq!(block_on(admit(&gate, &tg, &bad, |_| {})).err(), Some(Refusal::Auth(AuthError::Invalid)));

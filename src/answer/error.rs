@@ -38,11 +38,16 @@ impl Failure {
             Failure::Refused(Refusal::Auth(AuthError::Invalid)) => GatewayError::InvalidKey,
             Failure::Refused(Refusal::Auth(AuthError::Ambiguous)) => GatewayError::AmbiguousKey,
             Failure::Refused(Refusal::Auth(AuthError::Forbidden)) => GatewayError::Forbidden,
-            Failure::Refused(Refusal::Quota { error: QuotaError::Exceeded(e), .. }) => match e.limit {
-                Limit::Rate => GatewayError::RateLimited { retry_after: e.retry_after },
-                Limit::Daily => GatewayError::DailyQuotaExceeded { retry_after: e.retry_after },
+            Failure::Refused(Refusal::Auth(AuthError::Expired)) => GatewayError::KeyExpired,
+            Failure::Refused(Refusal::Auth(AuthError::NotYetValid)) => GatewayError::KeyNotYetValid,
+            Failure::Refused(Refusal::Quota { error, .. }) => match &**error {
+                QuotaError::Exceeded(e) => match e.limit {
+                    Limit::Rate => GatewayError::RateLimited { retry_after: e.retry_after },
+                    Limit::Daily => GatewayError::DailyQuotaExceeded { retry_after: e.retry_after },
+                    Limit::Monthly => GatewayError::MonthlyQuotaExceeded { retry_after: e.retry_after },
+                },
+                QuotaError::Unavailable { .. } => GatewayError::QuotaUnavailable,
             },
-            Failure::Refused(Refusal::Quota { error: QuotaError::Unavailable { .. }, .. }) => GatewayError::QuotaUnavailable,
             Failure::Upstream(UpstreamError::Connect) => GatewayError::UpstreamUnavailable,
             Failure::Upstream(UpstreamError::Timeout) => GatewayError::UpstreamTimeout,
             Failure::Upstream(UpstreamError::InvalidResponse | UpstreamError::TooLarge) => GatewayError::InvalidUpstreamResponse,
@@ -65,6 +70,10 @@ pub enum GatewayError {
     MissingKey,
     #[error("Invalid API key")]
     InvalidKey,
+    #[error("API key has expired")]
+    KeyExpired,
+    #[error("API key is not valid yet")]
+    KeyNotYetValid,
     /// The key was given twice with different values, or where it cannot be rewritten.
     #[error("Ambiguous API key")]
     AmbiguousKey,
@@ -80,6 +89,8 @@ pub enum GatewayError {
     RateLimited { retry_after: u64 },
     #[error("Daily quota exceeded")]
     DailyQuotaExceeded { retry_after: u64 },
+    #[error("Monthly quota exceeded")]
+    MonthlyQuotaExceeded { retry_after: u64 },
     #[error("Upstream unavailable")]
     UpstreamUnavailable,
     #[error("Invalid upstream response")]
@@ -99,12 +110,15 @@ pub enum GatewayError {
 impl GatewayError {
     pub fn status(self) -> u16 {
         match self {
-            GatewayError::MissingKey | GatewayError::InvalidKey => 401,
+            GatewayError::MissingKey | GatewayError::InvalidKey | GatewayError::KeyExpired | GatewayError::KeyNotYetValid => 401,
             GatewayError::Forbidden => 403,
             GatewayError::NotFound => 404,
             GatewayError::MethodNotAllowed => 405,
             GatewayError::BodyTooLarge => 413,
-            GatewayError::RateLimited { .. } | GatewayError::DailyQuotaExceeded { .. } | GatewayError::TooManyAuthFailures { .. } => 429,
+            GatewayError::RateLimited { .. }
+            | GatewayError::DailyQuotaExceeded { .. }
+            | GatewayError::MonthlyQuotaExceeded { .. }
+            | GatewayError::TooManyAuthFailures { .. } => 429,
             GatewayError::QuotaUnavailable | GatewayError::TooManyConnections => 503,
             GatewayError::UpstreamUnavailable | GatewayError::InvalidUpstreamResponse => 502,
             GatewayError::UpstreamTimeout => 504,
@@ -117,6 +131,7 @@ impl GatewayError {
         match self {
             GatewayError::RateLimited { retry_after }
             | GatewayError::DailyQuotaExceeded { retry_after }
+            | GatewayError::MonthlyQuotaExceeded { retry_after }
             | GatewayError::TooManyAuthFailures { retry_after } => Some(retry_after),
             _ => None,
         }
@@ -132,8 +147,9 @@ mod tests {
 
     #[test]
     fn every_failure_has_its_status() {
-        let allowance = Allowance { limit: 1, remaining: 0, reset: 1, daily: None };
+        let allowance = Allowance::burst_only(crate::config::Limits::rate(std::num::NonZeroU32::MIN, std::num::NonZeroU32::MIN), 0);
         let daily = Exceeded { limit: Limit::Daily, retry_after: 60, allowance };
+        let monthly = Exceeded { limit: Limit::Monthly, retry_after: 7, allowance };
         let cases: Vec<(Failure, u16, Option<u64>)> = vec![
             (Unrouted { why: RouteError::NotApi, format: Format::Json }.into(), 404, None),
             (RequestError::BodyTooLarge.into(), 413, None),
@@ -144,8 +160,11 @@ mod tests {
             (Refusal::Auth(AuthError::Missing).into(), 401, None),
             (Refusal::Auth(AuthError::Ambiguous).into(), 400, None),
             (Refusal::Auth(AuthError::Forbidden).into(), 403, None),
-            (Refusal::Quota { key_id: "k".into(), error: daily.into() }.into(), 429, Some(60)),
-            (Refusal::Quota { key_id: "k".into(), error: QuotaError::Unavailable { allowance } }.into(), 503, None),
+            (Refusal::Auth(AuthError::Expired).into(), 401, None),
+            (Refusal::Auth(AuthError::NotYetValid).into(), 401, None),
+            (Refusal::Quota { key_id: "k".into(), error: Box::new(monthly.into()) }.into(), 429, Some(7)),
+            (Refusal::Quota { key_id: "k".into(), error: Box::new(daily.into()) }.into(), 429, Some(60)),
+            (Refusal::Quota { key_id: "k".into(), error: Box::new(QuotaError::Unavailable { allowance }) }.into(), 503, None),
             (UpstreamError::Connect.into(), 502, None),
             (UpstreamError::Timeout.into(), 504, None),
             (UpstreamError::TooLarge.into(), 502, None),

@@ -31,7 +31,10 @@ pub fn returned(name: &[u8], sized: bool) -> bool {
 /// fields once the quotas were asked (admitted or refused, whatever failed later), then
 /// `X-Request-Id`. `Retry-After` follows on refusals ([`Shaped::retry_after`]).
 pub fn common_fields<'a>(allowance: Option<Allowance>, request_id: &'a str) -> impl Iterator<Item = (&'static str, Field<'a>)> {
-    let rate = allowance.into_iter().flat_map(|a| a.fields()).map(|(name, n)| (name, Field::Number(n)));
+    let rate = allowance.into_iter().flat_map(|a| {
+        let ietf = [("RateLimit-Policy", Field::Policy(a)), ("RateLimit", Field::Current(a))];
+        a.fields().map(|(name, n)| (name, Field::Number(n))).chain(ietf)
+    });
     rate.chain(std::iter::once(("X-Request-Id", Field::Text(request_id))))
 }
 
@@ -40,6 +43,25 @@ pub fn common_fields<'a>(allowance: Option<Allowance>, request_id: &'a str) -> i
 pub enum Field<'a> {
     Number(u64),
     Text(&'a str),
+    /// The IETF `RateLimit-Policy` of an allowance.
+    Policy(Allowance),
+    /// The IETF `RateLimit` of an allowance.
+    Current(Allowance),
+}
+
+impl Field<'_> {
+    /// Longest value: three policies of two 20-digit numbers each, with their names.
+    pub const MAX_LEN: usize = 256;
+
+    /// Writes the value into `out` (a buffer on the stack: no allocation per answer).
+    pub fn write(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        match self {
+            Field::Number(n) => out.write_all(itoa::Buffer::new().format(*n).as_bytes()),
+            Field::Text(t) => out.write_all(t.as_bytes()),
+            Field::Policy(a) => a.write_policy(out),
+            Field::Current(a) => a.write_current(out),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -57,17 +79,29 @@ mod tests {
 
     #[test]
     fn rate_fields_come_first_when_the_quotas_were_asked() {
-        let a = Allowance { limit: 5, remaining: 0, reset: 3, daily: None };
+        let five = std::num::NonZeroU32::new(5).unwrap_or(std::num::NonZeroU32::MIN);
+        let a = Allowance::burst_only(crate::config::Limits::rate(std::num::NonZeroU32::MIN, five), 2);
         let fields: Vec<_> = common_fields(Some(a), "r1").collect();
         assert_eq!(
             fields,
             [
                 ("X-RateLimit-Limit", Field::Number(5)),
-                ("X-RateLimit-Remaining", Field::Number(0)),
+                ("X-RateLimit-Remaining", Field::Number(2)),
                 ("X-RateLimit-Reset", Field::Number(3)),
+                ("RateLimit-Policy", Field::Policy(a)),
+                ("RateLimit", Field::Current(a)),
                 ("X-Request-Id", Field::Text("r1"))
             ]
         );
+        let written: Vec<String> = fields[3..]
+            .iter()
+            .map(|(_, f)| {
+                let mut out = Vec::new();
+                assert!(f.write(&mut out).is_ok());
+                String::from_utf8_lossy(&out).into_owned()
+            })
+            .collect();
+        assert_eq!(written, [r#""burst";q=5;w=5"#, r#""burst";r=2;t=3"#, "r1"]);
         assert_eq!(common_fields(None, "r2").collect::<Vec<_>>(), [("X-Request-Id", Field::Text("r2"))]);
     }
 }

@@ -34,6 +34,15 @@ impl Check {
     }
 }
 
+/// Parses an RFC 3339 instant (`2027-01-31T00:00:00Z`, `2027-01-31T09:00:00+09:00`) into Unix
+/// seconds.
+pub fn parse_time(text: &str) -> Result<i64, String> {
+    text.trim()
+        .parse::<jiff::Timestamp>()
+        .map(|t| t.as_second())
+        .map_err(|_| format!("{text:?} is not an RFC 3339 time like 2027-01-31T00:00:00Z (with Z or an offset)"))
+}
+
 /// Parses `"500ms"`, `"2s"`, `"1m"` or `"1h"`; zero is refused.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
@@ -45,7 +54,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "s" => Duration::from_secs(n),
         "m" => Duration::from_secs(n.saturating_mul(60)),
         "h" => Duration::from_secs(n.saturating_mul(3600)),
-        _ => return Err(format!("{text:?} has no unit: use ms, s, m or h")),
+        "d" => Duration::from_secs(n.saturating_mul(86_400)),
+        _ => return Err(format!("{text:?} has no unit: use ms, s, m, h or d")),
     };
     if d.is_zero() {
         return Err("must be longer than zero".into());
@@ -66,5 +76,14 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("1.5s").is_err());
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time("1970-01-02T00:00:00Z"), Ok(86_400));
+        assert_eq!(parse_time("1970-01-02T09:00:00+09:00"), Ok(86_400));
+        assert!(parse_time("2027-01-31").is_err(), "a date without a time and offset is ambiguous");
+        assert!(parse_time("2027-01-31T00:00:00").is_err(), "a local time without an offset is ambiguous");
     }
 }

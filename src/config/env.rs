@@ -14,6 +14,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("LIVEAGENT_GATEWAY_REDIS_URL", "redis.url"),
     ("LIVEAGENT_GATEWAY_REDIS_PASSWORD", "redis.password"),
     ("LIVEAGENT_GATEWAY_KEYS_FILE", "keys_file"),
+    ("LIVEAGENT_GATEWAY_ADMIN_TOKEN", "admin.token"),
 ];
 
 /// The value of `name`, or the trimmed content of the file named by `name_FILE`.
@@ -53,6 +54,11 @@ pub fn apply_env(file: &mut FileConfig, env: &dyn Fn(&str) -> Option<String>) ->
         }
     }
     let password = get("LIVEAGENT_GATEWAY_REDIS_PASSWORD");
+    if let Some(v) = get("LIVEAGENT_GATEWAY_ADMIN_TOKEN") {
+        // The environment wins over the file, as for every other setting.
+        file.admin.token = Some(v);
+        file.admin.token_file = None;
+    }
     if let Some(v) = get("LIVEAGENT_GATEWAY_KEYS_FILE") {
         file.keys_file = Some(v.into());
     }

@@ -26,6 +26,12 @@ pub struct FileConfig {
     pub keys: Vec<KeyFile>,
     #[serde(default)]
     pub keys_file: Option<PathBuf>,
+    /// The IANA zone whose midnights bound daily and monthly quotas (a key may name its own).
+    #[serde(default = "default_zone")]
+    pub quota_timezone: String,
+    /// The admin listener's access.
+    #[serde(default)]
+    pub admin: AdminFile,
     /// Largest request body the gateway buffers (to find a form `apikey`); larger is a 413.
     #[serde(default = "default_max_request_bytes")]
     pub max_request_bytes: u64,
@@ -44,6 +50,18 @@ pub struct FileConfig {
     /// Address blocks of the proxies in front whose `X-Forwarded-For` entries are believed.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+}
+
+/// Who may use the admin listener: a bearer token, required when it listens beyond loopback
+/// (`/healthz` and `/readyz` stay open for probes).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminFile {
+    /// Better set through `LIVEAGENT_GATEWAY_ADMIN_TOKEN(_FILE)` or `token_file`.
+    #[serde(default)]
+    pub token: Option<String>,
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
 }
 
 /// How a SIGTERM (or the end of an upgrade) stops the process.
@@ -163,11 +181,13 @@ pub struct LimitsFile {
     pub burst: u32,
     #[serde(default)]
     pub per_day: Option<u64>,
+    #[serde(default)]
+    pub per_month: Option<u64>,
 }
 
 impl Default for LimitsFile {
     fn default() -> Self {
-        LimitsFile { per_second: default_per_second(), burst: default_burst(), per_day: None }
+        LimitsFile { per_second: default_per_second(), burst: default_burst(), per_day: None, per_month: None }
     }
 }
 
@@ -178,6 +198,7 @@ pub struct KeyLimitsFile {
     pub per_second: Option<u32>,
     pub burst: Option<u32>,
     pub per_day: Option<u64>,
+    pub per_month: Option<u64>,
 }
 
 /// The client-facing certificate: its chain (leaf first) and its key, PEM files.
@@ -228,8 +249,9 @@ pub struct RedisFile {
 #[serde(deny_unknown_fields)]
 pub struct KeyFile {
     pub id: String,
+    /// One digest, or a list of them (a key being rotated), each maybe with its own validity.
     #[serde(default)]
-    pub key_sha256: Option<String>,
+    pub key_sha256: Option<DigestsFile>,
     /// Plain-text key, for development only (`check` warns).
     #[serde(default)]
     pub key: Option<String>,
@@ -241,6 +263,40 @@ pub struct KeyFile {
     pub enabled: bool,
     #[serde(default)]
     pub allow: Option<AllowFile>,
+    /// RFC 3339 instants bounding when the key is accepted.
+    #[serde(default)]
+    pub not_before: Option<String>,
+    #[serde(default)]
+    pub expires_at: Option<String>,
+    /// This key's quota zone, over the top-level `quota_timezone`.
+    #[serde(default)]
+    pub quota_timezone: Option<String>,
+}
+
+/// `key_sha256`: one hex digest, or a list.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum DigestsFile {
+    One(String),
+    Many(Vec<DigestFile>),
+}
+
+/// An entry of a `key_sha256` list: a hex digest, or one with its own validity.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum DigestFile {
+    Plain(String),
+    Timed(TimedDigestFile),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimedDigestFile {
+    pub sha256: String,
+    #[serde(default)]
+    pub not_before: Option<String>,
+    #[serde(default)]
+    pub expires_at: Option<String>,
 }
 
 /// What a key may call; a missing list allows everything.
@@ -311,6 +367,9 @@ fn default_on_error() -> String {
 }
 fn default_redis_timeout() -> String {
     "50ms".into()
+}
+fn default_zone() -> String {
+    "UTC".into()
 }
 fn default_true() -> bool {
     true

@@ -5,19 +5,31 @@ mod check;
 mod env;
 pub mod file;
 mod keys;
+pub mod keys_edit;
 pub mod pem;
 pub mod tls;
 mod validate;
 
 pub use env::{apply_env, ENV_OVERRIDES};
 
-pub use check::parse_duration;
+pub use crate::admit::quota::window::Zone;
+pub use check::{parse_duration, parse_time};
 pub use validate::validate;
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// A secret setting: its debug output does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
 
 /// One thing wrong (or worth a warning) in a configuration, with the field it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +71,8 @@ pub struct Config {
     pub redis: Option<Redis>,
     pub keys: Vec<KeySpec>,
     pub keys_file: Option<PathBuf>,
+    /// The admin listener's bearer token; required when it listens beyond loopback.
+    pub admin_token: Option<Secret>,
     pub max_request_bytes: usize,
     pub threads: usize,
     pub log: Log,
@@ -187,6 +201,14 @@ pub struct Limits {
     pub per_second: NonZeroU32,
     pub burst: NonZeroU32,
     pub per_day: Option<u64>,
+    pub per_month: Option<u64>,
+}
+
+impl Limits {
+    /// A rate with its burst, and no daily or monthly quota.
+    pub fn rate(per_second: NonZeroU32, burst: NonZeroU32) -> Limits {
+        Limits { per_second, burst, per_day: None, per_month: None }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,15 +275,90 @@ impl std::fmt::Debug for Redis {
     }
 }
 
-/// One client key. The key itself is held only as its SHA-256 digest.
+/// One client key (an integration): its secrets, held only as SHA-256 digests, and what they
+/// may do. Several digests share the id, and so its quota, while a key is being rotated.
 #[derive(Clone)]
 pub struct KeySpec {
     pub id: String,
-    pub digest: [u8; 32],
+    pub digests: Vec<KeyDigest>,
     pub limits: Limits,
+    /// The zone whose midnights and month starts bound the daily and monthly quotas.
+    pub zone: Zone,
     pub upstream_apikey: Option<String>,
     pub enabled: bool,
     pub allow: Allow,
+    /// Unix seconds before which no digest is accepted.
+    pub not_before: Option<i64>,
+    /// Unix seconds from which no digest is accepted.
+    pub expires_at: Option<i64>,
+}
+
+/// One secret of a key, with its own validity (the old secret of a rotation expires).
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyDigest {
+    pub sha256: [u8; 32],
+    pub not_before: Option<i64>,
+    pub expires_at: Option<i64>,
+}
+
+impl KeyDigest {
+    pub fn new(sha256: [u8; 32]) -> Self {
+        KeyDigest { sha256, not_before: None, expires_at: None }
+    }
+}
+
+/// Whether a secret may be used at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validity {
+    Valid,
+    NotYetValid,
+    Expired,
+}
+
+impl KeySpec {
+    /// An enabled key with one digest, no bounds, UTC quotas and no allow list.
+    pub fn new(id: impl Into<String>, sha256: [u8; 32], limits: Limits) -> KeySpec {
+        KeySpec {
+            id: id.into(),
+            digests: vec![KeyDigest::new(sha256)],
+            limits,
+            zone: Zone::utc(),
+            upstream_apikey: None,
+            enabled: true,
+            allow: Allow::default(),
+            not_before: None,
+            expires_at: None,
+        }
+    }
+
+    /// Whether the digest `d` of this key may be used at `now` (Unix seconds): the key's
+    /// bounds and the digest's both apply.
+    pub fn validity(&self, d: &KeyDigest, now: i64) -> Validity {
+        let from = self.not_before.into_iter().chain(d.not_before).max();
+        let until = self.expires_at.into_iter().chain(d.expires_at).min();
+        if until.is_some_and(|u| now >= u) {
+            Validity::Expired
+        } else if from.is_some_and(|f| now < f) {
+            Validity::NotYetValid
+        } else {
+            Validity::Valid
+        }
+    }
+
+    /// Whether any bound applies: keys without one never read the clock.
+    pub fn timed(&self) -> bool {
+        self.not_before.is_some()
+            || self.expires_at.is_some()
+            || self.digests.iter().any(|d| d.not_before.is_some() || d.expires_at.is_some())
+    }
+
+    /// When the key stops admitting anyone (Unix seconds): its own expiry, or the last of its
+    /// digests' when every digest has one. A rotation's old digest expiring is not the key
+    /// expiring: the new digest keeps it working.
+    pub fn expiry(&self) -> Option<i64> {
+        let digests = self.digests.iter().map(|d| d.expires_at).collect::<Option<Vec<i64>>>().and_then(|e| e.into_iter().max());
+        self.expires_at.into_iter().chain(digests).min()
+    }
 }
 
 impl std::fmt::Debug for KeySpec {
@@ -312,6 +409,36 @@ pub fn from_yaml(text: &str, base: &Path) -> Result<Loaded, Vec<Problem>> {
 
 /// As `from_yaml`, with the environment overrides read through `env`.
 pub fn from_yaml_with_env(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded, Vec<Problem>> {
+    let (file, keys_file) = parse(text, base, env)?;
+    let extra = match &keys_file {
+        Some(p) => load_keys_file(p)?,
+        None => Vec::new(),
+    };
+    validate(file, keys_file, extra)
+}
+
+/// The keys file the configuration at `path` names (resolved against its directory).
+pub fn keys_file_of(path: &Path) -> Result<Option<PathBuf>, Vec<Problem>> {
+    let text = std::fs::read_to_string(path).map_err(|e| vec![Problem::new(path.display().to_string(), format!("cannot read: {e}"))])?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    Ok(parse(&text, base, &|name| std::env::var(name).ok())?.1)
+}
+
+/// Validates the configuration at `path` as it would load with `keys_text` as its keys file:
+/// `keys` checks an edit before it replaces the file.
+pub fn load_with_keys_text(path: &Path, keys_text: &str) -> Result<Loaded, Vec<Problem>> {
+    let text = std::fs::read_to_string(path).map_err(|e| vec![Problem::new(path.display().to_string(), format!("cannot read: {e}"))])?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let (file, keys_file) = parse(&text, base, &|name| std::env::var(name).ok())?;
+    let parsed: file::KeysFile = serde_norway::from_str(keys_text).map_err(|e| {
+        let p = yaml_problem(&e);
+        vec![Problem::new(format!("keys_file.{}", p.path), p.message)]
+    })?;
+    validate(file, keys_file, parsed.keys)
+}
+
+/// The file model with the environment applied and relative paths resolved, and the keys file.
+fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<(file::FileConfig, Option<PathBuf>), Vec<Problem>> {
     let mut file: file::FileConfig = serde_norway::from_str(text).map_err(|e| vec![yaml_problem(&e)])?;
     apply_env(&mut file, env)?;
     file.upstream.ca_file = file.upstream.ca_file.map(|p| base.join(p));
@@ -324,12 +451,11 @@ pub fn from_yaml_with_env(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<
             *path = base.join(&*path);
         }
     }
+    if let Some(t) = &mut file.admin.token_file {
+        *t = base.join(&*t);
+    }
     let keys_file = file.keys_file.as_ref().map(|p| base.join(p));
-    let extra = match &keys_file {
-        Some(p) => load_keys_file(p)?,
-        None => Vec::new(),
-    };
-    validate(file, keys_file, extra)
+    Ok((file, keys_file))
 }
 
 /// Reads a keys file into its raw entries.

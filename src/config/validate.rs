@@ -3,11 +3,11 @@
 
 use super::check::Check;
 use super::file::{FileConfig, KeyFile, LimitsFile};
-use super::keys::{validate_keys, Seen};
+use super::keys::{validate_keys, Defaults, Seen};
 use super::tls::TlsIdentity;
 use super::{
     Cidr, ClientIp, ClientLimits, Config, GuardSettings, Limits, Loaded, Log, OnRedisError, Problem, Redis, RedisTopology, Shutdown,
-    Upstream,
+    Upstream, Zone,
 };
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -41,7 +41,9 @@ pub fn validate(file: FileConfig, keys_file: Option<PathBuf>, extra_keys: Vec<Ke
     let grace_period = c.duration("shutdown.grace_period", &file.shutdown.grace_period);
     let shutdown_timeout = c.duration("shutdown.timeout", &file.shutdown.timeout);
     // Keys are checked even when the defaults are broken, so every problem shows at once.
-    let key_defaults = limits.unwrap_or(Limits { per_second: NonZeroU32::MIN, burst: NonZeroU32::MIN, per_day: None });
+    let zone = Zone::named(&file.quota_timezone).map_err(|m| c.fail("quota_timezone", m)).unwrap_or_else(|()| Zone::utc());
+    let key_defaults = Defaults { limits: limits.unwrap_or(Limits::rate(NonZeroU32::MIN, NonZeroU32::MIN)), zone: &zone };
+    let admin_token = admin_token(&mut c, &file.admin, admin_listen);
     let mut seen = Seen::default();
     let mut keys = validate_keys(&mut c, &file.keys, key_defaults, "keys", &mut seen);
     keys.extend(validate_keys(&mut c, &extra_keys, key_defaults, "keys_file.keys", &mut seen));
@@ -62,6 +64,7 @@ pub fn validate(file: FileConfig, keys_file: Option<PathBuf>, extra_keys: Vec<Ke
                     redis,
                     keys,
                     keys_file,
+                    admin_token,
                     max_request_bytes: usize::try_from(file.max_request_bytes).unwrap_or(usize::MAX),
                     threads: file.threads,
                     log,
@@ -145,7 +148,44 @@ fn default_limits(c: &mut Check, l: &LimitsFile) -> Option<Limits> {
     if l.per_day == Some(0) {
         c.fail("limits.per_day", "must be at least 1, or null for no daily quota");
     }
-    Some(Limits { per_second: per_second?, burst: burst?, per_day: l.per_day })
+    if l.per_month == Some(0) {
+        c.fail("limits.per_month", "must be at least 1, or null for no monthly quota");
+    }
+    Some(Limits { per_second: per_second?, burst: burst?, per_day: l.per_day, per_month: l.per_month })
+}
+
+/// Shortest admin token accepted: 128 bits as hex.
+const MIN_ADMIN_TOKEN: usize = 32;
+
+/// The admin token, from `admin.token` or `admin.token_file`; required when the admin listener
+/// is reachable from beyond the machine, where `/metrics` and `/keys` would be open to anyone.
+fn admin_token(c: &mut Check, a: &super::file::AdminFile, listen: Option<SocketAddr>) -> Option<super::Secret> {
+    let token = match (&a.token, &a.token_file) {
+        (Some(_), Some(_)) => {
+            c.fail("admin", "has both token and token_file: give one");
+            return None;
+        }
+        (Some(t), None) => Some(t.clone()),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(t) => Some(t.trim_end_matches(['\n', '\r']).to_string()),
+            Err(e) => {
+                c.fail("admin.token_file", format!("cannot read {}: {e}", path.display()));
+                return None;
+            }
+        },
+        (None, None) => None,
+    };
+    match &token {
+        Some(t) if t.len() < MIN_ADMIN_TOKEN || !t.bytes().all(|b| b.is_ascii_graphic()) => {
+            c.fail("admin.token", format!("must be at least {MIN_ADMIN_TOKEN} visible ASCII characters (openssl rand -hex 32 makes one)"));
+        }
+        None if listen.is_some_and(|l| !l.ip().is_loopback()) => c.fail(
+            "admin.token",
+            "is required when admin_listen is not a loopback address: set admin.token_file or LIVEAGENT_GATEWAY_ADMIN_TOKEN(_FILE)",
+        ),
+        _ => {}
+    }
+    token.map(super::Secret)
 }
 
 /// Client listeners: at least one, all distinct, and a certificate for the TLS one, which is

@@ -216,10 +216,12 @@ impl Exchange {
         }
         match &refusal {
             Refusal::Auth(e) => shared.metrics.auth_failures.with_label_values(&[e.reason()]).inc(),
-            Refusal::Quota { key_id, error: QuotaError::Exceeded(e) } => {
-                shared.metrics.rate_limited.with_label_values(&[key_id, e.limit.as_str()]).inc();
+            Refusal::Quota { key_id, error } => {
+                if let QuotaError::Exceeded(e) = &**error {
+                    shared.metrics.rate_limited.with_label_values(&[key_id, e.limit.as_str()]).inc();
+                }
             }
-            Refusal::Guarded { .. } | Refusal::Quota { error: QuotaError::Unavailable { .. }, .. } => {}
+            Refusal::Guarded { .. } => {}
         }
         Stop::Failed(refusal.into())
     }

@@ -71,10 +71,17 @@ fn head<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, status: u16, comm
             (if sized { Reply::Sized } else { Reply::Unsized }, None, None)
         }
     };
-    for (name, value) in answer::common_fields(common.allowance, common.request_id) {
-        match value {
-            Field::Number(n) => conn.header(name.as_bytes(), itoa::Buffer::new().format(n).as_bytes()),
+    for (name, field) in answer::common_fields(common.allowance, common.request_id) {
+        match field {
             Field::Text(text) => conn.header(name.as_bytes(), text.as_bytes()),
+            other => {
+                let mut buf = [0u8; Field::MAX_LEN];
+                let mut rest: &mut [u8] = &mut buf;
+                // A value cannot outgrow the buffer (MAX_LEN); were it to, it would be cut.
+                let _ = other.write(&mut rest);
+                let len = Field::MAX_LEN - rest.len();
+                conn.header(name.as_bytes(), buf.get(..len).unwrap_or_default());
+            }
         }
     }
     if let Some(retry) = retry_after {

@@ -258,14 +258,7 @@ async fn redis_timeout_bounds_every_wait() {
     let store =
         std::sync::Arc::new(RedisQuota::new(&Redis::single(format!("redis://127.0.0.1:{port}"), OnRedisError::Deny, timeout)).unwrap());
     let nz = |v| std::num::NonZeroU32::new(v).unwrap();
-    let key = liveagent_gateway::config::KeySpec {
-        id: "bounded".into(),
-        digest: [0; 32],
-        limits: liveagent_gateway::config::Limits { per_second: nz(1000), burst: nz(1000), per_day: None },
-        upstream_apikey: None,
-        enabled: true,
-        allow: liveagent_gateway::config::Allow::default(),
-    };
+    let key = liveagent_gateway::config::KeySpec::new("bounded", [0; 32], liveagent_gateway::config::Limits::rate(nz(1000), nz(1000)));
     assert!(store.check(&key).await.is_ok());
     // Redis stops answering for a second: a batch of concurrent requests, then more as the
     // first connection is dropped and others queue for a new one. The batches take about half

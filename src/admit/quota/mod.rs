@@ -1,56 +1,139 @@
-//! Owns per-key quota decisions: on this replica (`local`), or shared by all replicas through
-//! Redis (`redis`), with the operator's policy when Redis fails.
+//! Owns per-key quota decisions: a per-second rate with a burst, and daily and monthly quotas
+//! on the operator's calendar (`window`); on this replica (`local`), or shared by all replicas
+//! through Redis (`redis`), with the operator's policy when Redis fails. Both stores decide by
+//! the same rules (`counters` is the local copy of the Redis script's).
 
+mod counters;
 mod local;
 pub mod redis;
+pub mod window;
 
-pub use local::{system_wall_clock, Quotas, WallClock};
+pub use local::{system_monotonic_ns, system_wall_clock, MonotonicNs, Quotas, WallClock};
 
 use crate::config::{KeySpec, Limits, OnRedisError};
+use window::{Period, Span};
 
-pub(crate) const DAY: u64 = 86_400;
-
-/// What an admitted request is told about its quotas (the `X-RateLimit-*` headers).
+/// One limit's state, as a client is told it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Allowance {
-    /// The burst: requests that may be sent at once.
-    pub limit: u32,
-    /// Requests left in the burst after this one.
-    pub remaining: u32,
-    /// Seconds until the burst is full again.
-    pub reset: u64,
-    pub daily: Option<Daily>,
-}
-
-/// The daily quota's part of an allowance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Daily {
+pub struct Window {
     pub limit: u64,
     pub remaining: u64,
-    /// Seconds until the next UTC midnight.
-    pub reset: u64,
+    /// Seconds until the whole limit is available again.
+    pub reset: u32,
+    /// The policy's window in seconds (`w` of `RateLimit-Policy`).
+    pub length: u32,
+}
+
+/// Seconds as a window's field (a window longer than 136 years is not one).
+fn secs(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+/// What a request's key is told about its quotas: the burst always, the daily and monthly
+/// quotas when set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowance {
+    pub burst: Window,
+    pub day: Option<Window>,
+    pub month: Option<Window>,
+}
+
+/// Where a key's calendar quotas stand at one instant: the current day and month (only for
+/// the quotas that are set) and the instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Calendar {
+    pub now: i64,
+    pub day: Option<Span>,
+    pub month: Option<Span>,
+}
+
+impl Calendar {
+    /// The current periods of `key`'s quotas at `now` (Unix seconds), in its zone.
+    pub fn of(key: &KeySpec, now: i64) -> Calendar {
+        let span = |set: Option<u64>, period| set.map(|_| window::span(period, &key.zone, now));
+        Calendar { now, day: span(key.limits.per_day, Period::Day), month: span(key.limits.per_month, Period::Month) }
+    }
 }
 
 impl Allowance {
-    /// The allowance for `remaining` requests left of a burst refilled at `per_second`.
-    pub fn from_burst(limits: Limits, remaining: u32, daily: Option<Daily>) -> Self {
-        let limit = limits.burst.get();
-        let missing = f64::from(limit.saturating_sub(remaining));
-        let reset = local::ceil_secs(std::time::Duration::from_secs_f64(missing / f64::from(limits.per_second.get())));
-        Allowance { limit, remaining: remaining.min(limit), reset, daily }
+    /// The allowance of `limits` with `remaining` requests left of the burst and `used`
+    /// requests counted in the current day and month of `cal`.
+    pub fn new(limits: Limits, remaining: u64, cal: &Calendar, used: (u64, u64)) -> Self {
+        let per_second = u64::from(limits.per_second.get());
+        let burst = u64::from(limits.burst.get());
+        let remaining = remaining.min(burst);
+        let burst_window = Window {
+            limit: burst,
+            remaining,
+            reset: secs((burst - remaining).div_ceil(per_second)),
+            length: secs(burst.div_ceil(per_second)),
+        };
+        let calendar = |limit: Option<u64>, span: Option<Span>, used: u64| {
+            let (limit, span) = (limit?, span?);
+            Some(Window { limit, remaining: limit.saturating_sub(used), reset: secs(span.reset(cal.now)), length: secs(span.length()) })
+        };
+        Allowance {
+            burst: burst_window,
+            day: calendar(limits.per_day, cal.day, used.0),
+            month: calendar(limits.per_month, cal.month, used.1),
+        }
     }
 
-    /// The `X-RateLimit-*` fields, as names and numbers.
+    /// The burst alone: for when no store answered.
+    pub fn burst_only(limits: Limits, remaining: u64) -> Self {
+        Allowance::new(limits, remaining, &Calendar { now: 0, day: None, month: None }, (0, 0))
+    }
+
+    /// Every limit that applies, with its window.
+    pub fn windows(&self) -> impl Iterator<Item = (Limit, Window)> {
+        let calendar = [(Limit::Daily, self.day), (Limit::Monthly, self.month)];
+        std::iter::once((Limit::Rate, self.burst)).chain(calendar.into_iter().filter_map(|(l, w)| Some((l, w?))))
+    }
+
+    /// The limit that binds: the fewest requests left; of those, the longest wait.
+    pub fn binding(&self) -> (Limit, Window) {
+        let mut best = (Limit::Rate, self.burst);
+        for (limit, w) in self.windows().skip(1) {
+            if (w.remaining, std::cmp::Reverse(w.reset)) < (best.1.remaining, std::cmp::Reverse(best.1.reset)) {
+                best = (limit, w);
+            }
+        }
+        best
+    }
+
+    /// The `X-RateLimit-*` fields, as names and numbers: the binding limit, then the daily
+    /// and monthly quotas by name.
     pub fn fields(&self) -> impl Iterator<Item = (&'static str, u64)> {
-        let burst = [
-            ("X-RateLimit-Limit", u64::from(self.limit)),
-            ("X-RateLimit-Remaining", u64::from(self.remaining)),
-            ("X-RateLimit-Reset", self.reset),
-        ];
-        let daily = self
-            .daily
-            .map(|d| [("X-RateLimit-Limit-Day", d.limit), ("X-RateLimit-Remaining-Day", d.remaining), ("X-RateLimit-Reset-Day", d.reset)]);
-        burst.into_iter().chain(daily.into_iter().flatten())
+        let (_, b) = self.binding();
+        let binding = [("X-RateLimit-Limit", b.limit), ("X-RateLimit-Remaining", b.remaining), ("X-RateLimit-Reset", u64::from(b.reset))];
+        let day = self.day.map(|d| {
+            [("X-RateLimit-Limit-Day", d.limit), ("X-RateLimit-Remaining-Day", d.remaining), ("X-RateLimit-Reset-Day", u64::from(d.reset))]
+        });
+        let month = self.month.map(|m| {
+            [
+                ("X-RateLimit-Limit-Month", m.limit),
+                ("X-RateLimit-Remaining-Month", m.remaining),
+                ("X-RateLimit-Reset-Month", u64::from(m.reset)),
+            ]
+        });
+        binding.into_iter().chain(day.into_iter().flatten()).chain(month.into_iter().flatten())
+    }
+
+    /// The IETF `RateLimit-Policy` field (draft-ietf-httpapi-ratelimit-headers-10): each
+    /// limit as `"name";q=quota;w=window`.
+    pub fn write_policy(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        for (i, (limit, w)) in self.windows().enumerate() {
+            write!(out, "{}\"{}\";q={};w={}", if i == 0 { "" } else { ", " }, limit.policy(), w.limit, w.length)?;
+        }
+        Ok(())
+    }
+
+    /// The IETF `RateLimit` field: each limit as `"name";r=remaining;t=reset`.
+    pub fn write_current(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        for (i, (limit, w)) in self.windows().enumerate() {
+            write!(out, "{}\"{}\";r={};t={}", if i == 0 { "" } else { ", " }, limit.policy(), w.remaining, w.reset)?;
+        }
+        Ok(())
     }
 }
 
@@ -60,19 +143,32 @@ pub enum Limit {
     /// The per-second rate with its burst.
     Rate,
     Daily,
+    Monthly,
 }
 
 impl Limit {
+    pub const ALL: [Limit; 3] = [Limit::Rate, Limit::Daily, Limit::Monthly];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Limit::Rate => "rate",
             Limit::Daily => "daily",
+            Limit::Monthly => "monthly",
+        }
+    }
+
+    /// The policy's name in the IETF fields and in `/keys`.
+    pub fn policy(self) -> &'static str {
+        match self {
+            Limit::Rate => "burst",
+            Limit::Daily => "day",
+            Limit::Monthly => "month",
         }
     }
 }
 
-/// A quota refused the request: which, when to try again, and the allowance left (nothing,
-/// for the limit that refused), for the rate-limit fields of the 429.
+/// A quota refused the request: which, when to try again, and the allowance (nothing left of
+/// the limit that refused), for the rate-limit fields of the 429.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{} quota exceeded; retry in {retry_after} s", limit.as_str())]
 pub struct Exceeded {
@@ -83,14 +179,22 @@ pub struct Exceeded {
 
 impl Exceeded {
     /// The per-second rate refused: nothing left of the burst, for `retry_after` seconds.
-    pub fn rate(limits: Limits, retry_after: u64) -> Self {
-        Exceeded { limit: Limit::Rate, retry_after, allowance: Allowance::from_burst(limits, 0, None) }
+    pub fn rate(mut allowance: Allowance, retry_after: u64) -> Self {
+        allowance.burst.remaining = 0;
+        Exceeded { limit: Limit::Rate, retry_after: retry_after.max(1), allowance }
     }
 
-    /// The daily quota refused until its reset, `remaining` requests left in the burst.
-    pub fn daily(limits: Limits, per_day: u64, remaining: u32, reset: u64) -> Self {
-        let daily = Daily { limit: per_day, remaining: 0, reset };
-        Exceeded { limit: Limit::Daily, retry_after: reset, allowance: Allowance::from_burst(limits, remaining, Some(daily)) }
+    /// A calendar quota refused until its period ends.
+    pub fn calendar(limit: Limit, mut allowance: Allowance) -> Self {
+        let window = match limit {
+            Limit::Monthly => allowance.month.as_mut(),
+            _ => allowance.day.as_mut(),
+        };
+        let retry_after = window.map_or(1, |w| {
+            w.remaining = 0;
+            u64::from(w.reset)
+        });
+        Exceeded { limit, retry_after: retry_after.max(1), allowance }
     }
 }
 
@@ -131,11 +235,12 @@ pub async fn check(
         Ok(redis::Verdict::Refuse(exceeded)) => Err(exceeded.into()),
         Err(e) => {
             redis_failed(&e);
+            let burst = u64::from(key.limits.burst.get());
             match on_error {
                 OnRedisError::Local => Ok(local.check(key)?),
                 // Fail open: admitted, and told nothing was counted.
-                OnRedisError::Allow => Ok(Allowance::from_burst(key.limits, key.limits.burst.get(), None)),
-                OnRedisError::Deny => Err(QuotaError::Unavailable { allowance: Allowance::from_burst(key.limits, 0, None) }),
+                OnRedisError::Allow => Ok(Allowance::burst_only(key.limits, burst)),
+                OnRedisError::Deny => Err(QuotaError::Unavailable { allowance: Allowance::burst_only(key.limits, 0) }),
             }
         }
     }
@@ -146,27 +251,50 @@ mod tests {
     use super::*;
     use std::num::NonZeroU32;
 
-    #[test]
-    fn refusals_leave_nothing_and_say_when() {
-        let limits = Limits { per_second: NonZeroU32::MIN, burst: NonZeroU32::new(5).unwrap_or(NonZeroU32::MIN), per_day: Some(9) };
-        let rate = Exceeded::rate(limits, 1);
-        assert_eq!((rate.allowance.remaining, rate.allowance.reset, rate.allowance.daily), (0, 5, None));
-        let daily = Exceeded::daily(limits, 9, 3, 600);
-        assert_eq!((daily.retry_after, daily.allowance.remaining), (600, 3));
-        assert_eq!(daily.allowance.daily, Some(Daily { limit: 9, remaining: 0, reset: 600 }));
+    fn limits(per_second: u32, burst: u32, per_day: Option<u64>, per_month: Option<u64>) -> Limits {
+        let nz = |v| NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN);
+        Limits { per_second: nz(per_second), burst: nz(burst), per_day, per_month }
+    }
+
+    fn cal() -> Calendar {
+        Calendar { now: 1000, day: Some(Span { start: 0, end: 4600 }), month: Some(Span { start: -100_000, end: 100_000 }) }
     }
 
     #[test]
-    fn headers_name_both_quotas() {
-        let limits = Limits {
-            per_second: NonZeroU32::new(2).unwrap_or(NonZeroU32::MIN),
-            burst: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
-            per_day: Some(100),
-        };
-        let a = Allowance::from_burst(limits, 7, Some(Daily { limit: 100, remaining: 40, reset: 3600 }));
-        assert_eq!((a.limit, a.remaining, a.reset), (10, 7, 2), "3 missing cells at 2/s refill in 1.5 s, rounded up");
+    fn refusals_leave_nothing_and_say_when() {
+        let l = limits(1, 5, Some(9), None);
+        let a = Allowance::new(l, 3, &cal(), (2, 0));
+        let rate = Exceeded::rate(a, 1);
+        assert_eq!((rate.allowance.burst.remaining, rate.retry_after), (0, 1));
+        let daily = Exceeded::calendar(Limit::Daily, a);
+        assert_eq!((daily.retry_after, daily.allowance.burst.remaining), (3600, 3));
+        assert_eq!(daily.allowance.day, Some(Window { limit: 9, remaining: 0, reset: 3600, length: 4600 }));
+        assert_eq!(daily.allowance.binding().0, Limit::Daily);
+    }
+
+    #[test]
+    fn the_binding_limit_leads_the_fields() {
+        let l = limits(2, 10, Some(100), Some(1000));
+        let a = Allowance::new(l, 7, &cal(), (60, 998));
+        assert_eq!((a.burst.limit, a.burst.remaining, a.burst.reset, a.burst.length), (10, 7, 2, 5), "3 missing at 2/s: 1.5 s, up");
         let h: Vec<_> = a.fields().collect();
-        assert_eq!(h.len(), 6);
-        assert!(h.contains(&("X-RateLimit-Remaining-Day", 40)));
+        assert_eq!(&h[..3], &[("X-RateLimit-Limit", 1000), ("X-RateLimit-Remaining", 2), ("X-RateLimit-Reset", 99_000)]);
+        assert!(h.contains(&("X-RateLimit-Remaining-Day", 40)) && h.contains(&("X-RateLimit-Remaining-Month", 2)));
+        assert_eq!(h.len(), 9);
+        // Equal remaining: the longer wait binds.
+        let tie = Allowance::new(limits(1, 1, Some(5), None), 0, &cal(), (5, 0));
+        assert_eq!(tie.binding().0, Limit::Daily);
+        let burst_only = Allowance::burst_only(l, 10);
+        assert_eq!(burst_only.fields().count(), 3);
+    }
+
+    #[test]
+    fn ietf_fields_list_every_policy() {
+        let a = Allowance::new(limits(10, 20, Some(1000), Some(30_000)), 19, &cal(), (1, 1));
+        let (mut policy, mut current) = (Vec::new(), Vec::new());
+        a.write_policy(&mut policy).unwrap_or_default();
+        a.write_current(&mut current).unwrap_or_default();
+        assert_eq!(String::from_utf8_lossy(&policy), r#""burst";q=20;w=2, "day";q=1000;w=4600, "month";q=30000;w=200000"#);
+        assert_eq!(String::from_utf8_lossy(&current), r#""burst";r=19;t=1, "day";r=999;t=3600, "month";r=29999;t=99000"#);
     }
 }

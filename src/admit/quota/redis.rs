@@ -14,7 +14,8 @@
 //! after a failure a new connection is tried at most every `RETRY_AFTER_FAILURE`, with calls
 //! failing at once in between.
 
-use super::{Allowance, Daily, Exceeded};
+use super::local::{system_wall_clock, WallClock};
+use super::{Allowance, Calendar, Exceeded, Limit};
 use crate::config::{KeySpec, Redis, RedisTopology};
 use redis::aio::MultiplexedConnection;
 use redis::cluster_async::ClusterConnection;
@@ -27,46 +28,61 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_millis(500);
 /// Longest a new connection may take, at least `redis.timeout`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// KEYS[1]: the key's GCRA state (its theoretical arrival time, in µs); KEYS[2]: its daily
-/// counter, a hash of the day number and the count. ARGV: emission interval (µs), burst,
-/// daily limit (0 = none). Returns {code, retry_after_s, remaining, day_remaining,
-/// day_reset_s}; code 1 = admitted, 0 = rate limited, 2 = daily quota exceeded (`remaining`:
-/// the burst left, not spent).
+/// KEYS: the key's GCRA state (its theoretical arrival time, in µs), its daily and its monthly
+/// counter (hashes of the period's start and the count). ARGV: emission interval (µs), burst,
+/// then per quota its limit (0 = none), the current period's start and the Unix second its
+/// counter may expire (the gateway knows the operator's calendar; Redis knows the time), and
+/// last whether to count (`1`) or only look (`0`). Returns {code, retry_after_s, remaining,
+/// day_used, month_used}; code 1 = admitted (or looked at), 0 = rate limited, 2 = daily quota,
+/// 3 = monthly quota exceeded (`remaining`: the burst left, not spent). A refusal counts
+/// nothing.
 const SCRIPT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
-local per_day = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
+local function used(key, limit, start)
+  if tonumber(limit) == 0 then return 0 end
+  local h = redis.call('HMGET', key, 'start', 'used')
+  if h[1] == start then return tonumber(h[2]) or 0 end
+  return 0
+end
+local day_used = used(KEYS[2], ARGV[3], ARGV[4])
+local month_used = used(KEYS[3], ARGV[6], ARGV[7])
+local remaining = math.floor((now + interval * burst - tat) / interval)
+if ARGV[9] ~= '1' then return {1, 0, remaining, day_used, month_used} end
 local allow_at = tat + interval - interval * burst
 if now < allow_at then
-  return {0, math.ceil((allow_at - now) / 1000000), 0, 0, 0}
+  return {0, math.ceil((allow_at - now) / 1000000), 0, day_used, month_used}
 end
-local day_reset = 86400 - (tonumber(t[1]) % 86400)
-local day_left = 0
-if per_day > 0 then
-  local today = math.floor(tonumber(t[1]) / 86400)
-  local day = redis.call('HMGET', KEYS[2], 'day', 'used')
-  local used = 0
-  if tonumber(day[1]) == today then used = tonumber(day[2]) or 0 end
-  if used >= per_day then
-    return {2, day_reset, math.floor((now + interval * burst - tat) / interval), 0, day_reset}
-  end
-  used = used + 1
-  redis.call('HSET', KEYS[2], 'day', today, 'used', used)
-  redis.call('EXPIRE', KEYS[2], 90000)
-  day_left = per_day - used
+local function full(limit, n) return tonumber(limit) > 0 and n >= tonumber(limit) end
+if full(ARGV[3], day_used) then return {2, 0, remaining, day_used, month_used} end
+if full(ARGV[6], month_used) then return {3, 0, remaining, day_used, month_used} end
+if tonumber(ARGV[3]) > 0 then
+  day_used = day_used + 1
+  redis.call('HSET', KEYS[2], 'start', ARGV[4], 'used', day_used)
+  redis.call('EXPIREAT', KEYS[2], ARGV[5])
+end
+if tonumber(ARGV[6]) > 0 then
+  month_used = month_used + 1
+  redis.call('HSET', KEYS[3], 'start', ARGV[7], 'used', month_used)
+  redis.call('EXPIREAT', KEYS[3], ARGV[8])
 end
 local new_tat = tat + interval
 redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1000)
-return {1, 0, math.floor((now + interval * burst - new_tat) / interval), day_left, day_reset}
+return {1, 0, math.floor((now + interval * burst - new_tat) / interval), day_used, month_used}
 ";
 
-/// The keys of client key `id`: one hash slot, named in `KEYS`.
-pub fn script_keys(id: &str) -> [String; 2] {
-    [format!("lagw:{{{id}}}:gcra"), format!("lagw:{{{id}}}:day")]
+/// A period's counter outlives its end by this much, so a replica whose clock is behind still
+/// finds it.
+const COUNTER_GRACE_SECS: i64 = 3600;
+
+/// The keys of client key `id`: one hash slot, named in `KEYS`. (The daily counter was
+/// `lagw:{id}:day`, counted in UTC days; it is not read any more.)
+pub fn script_keys(id: &str) -> [String; 3] {
+    [format!("lagw:{{{id}}}:gcra"), format!("lagw:{{{id}}}:daily"), format!("lagw:{{{id}}}:monthly")]
 }
 
 /// Why Redis gave no decision. The request then follows `on_error`.
@@ -118,6 +134,8 @@ enum Slot {
 pub struct RedisQuota {
     script: redis::Script,
     link: Arc<Link>,
+    /// The calendar's clock (the rate's is Redis's own `TIME`).
+    wall: WallClock,
 }
 
 /// The connection, shared with the task that makes a new one.
@@ -135,6 +153,11 @@ impl RedisQuota {
     /// Builds the client without connecting: everything the configuration gets wrong fails
     /// here, so `check` reports it.
     pub fn new(cfg: &Redis) -> Result<Self, QuotaStoreError> {
+        Self::with_wall_clock(cfg, system_wall_clock())
+    }
+
+    /// As `new`, with the clock that places requests on the calendar.
+    pub fn with_wall_clock(cfg: &Redis, wall: WallClock) -> Result<Self, QuotaStoreError> {
         let certs = || TlsCertificates {
             client_tls: cfg
                 .client_pem
@@ -189,7 +212,7 @@ impl RedisQuota {
         };
         let link =
             Link { target, timeout, slot: Mutex::new(Slot::Down(None)), changed: tokio::sync::Notify::new(), tried: Default::default() };
-        Ok(RedisQuota { script: redis::Script::new(SCRIPT), link: Arc::new(link) })
+        Ok(RedisQuota { script: redis::Script::new(SCRIPT), link: Arc::new(link), wall })
     }
 
     /// Starts connecting, when a runtime is running and no connection is made or being
@@ -212,35 +235,52 @@ impl RedisQuota {
 
     /// One quota decision for `key`, within the timeout whatever happens.
     pub async fn check(&self, key: &KeySpec) -> Result<Verdict, QuotaStoreError> {
+        self.bounded(self.run(key, true)).await
+    }
+
+    /// Where `key`'s quotas stand in Redis, nothing counted (for `/keys`): every replica
+    /// reports the same numbers.
+    pub async fn peek(&self, key: &KeySpec) -> Result<Allowance, QuotaStoreError> {
+        match self.bounded(self.run(key, false)).await? {
+            Verdict::Admit(allowance) => Ok(allowance),
+            Verdict::Refuse(_) => Err(QuotaStoreError::Reply),
+        }
+    }
+
+    async fn bounded(&self, call: impl std::future::Future<Output = Result<Verdict, QuotaStoreError>>) -> Result<Verdict, QuotaStoreError> {
         let timeout = self.link.timeout;
-        let result = tokio::time::timeout(timeout, self.run(key)).await.unwrap_or(Err(QuotaStoreError::Timeout(timeout)));
+        let result = tokio::time::timeout(timeout, call).await.unwrap_or(Err(QuotaStoreError::Timeout(timeout)));
         if matches!(result, Err(QuotaStoreError::Redis(_) | QuotaStoreError::Timeout(_) | QuotaStoreError::Reply)) {
             self.link.failed();
         }
         result
     }
 
-    async fn run(&self, key: &KeySpec) -> Result<Verdict, QuotaStoreError> {
+    async fn run(&self, key: &KeySpec, count: bool) -> Result<Verdict, QuotaStoreError> {
         let conn = Link::connection(&self.link).await?;
         let limits = key.limits;
         let interval_us = 1_000_000 / u64::from(limits.per_second.get()).max(1);
-        let [gcra, day] = script_keys(&key.id);
+        let cal = Calendar::of(key, (self.wall)());
+        let [gcra, day, month] = script_keys(&key.id);
         let mut call = self.script.key(gcra);
-        call.key(day).arg(interval_us.max(1)).arg(limits.burst.get()).arg(limits.per_day.unwrap_or(0));
+        call.key(day).key(month).arg(interval_us.max(1)).arg(limits.burst.get());
+        for (limit, span) in [(limits.per_day, cal.day), (limits.per_month, cal.month)] {
+            let (start, expire) = span.map_or((0, 0), |s| (s.start, s.end + COUNTER_GRACE_SECS));
+            call.arg(limit.unwrap_or(0)).arg(start).arg(expire);
+        }
+        call.arg(u8::from(count));
         let reply: Vec<i64> = match conn {
             Conn::Node(mut c) => call.invoke_async(&mut c).await?,
             Conn::Cluster(mut c) => call.invoke_async(&mut c).await?,
         };
-        let [code, retry, remaining, day_left, day_reset] = reply[..] else { return Err(QuotaStoreError::Reply) };
-        let secs = |v: i64| u64::try_from(v).unwrap_or(0);
-        let remaining = u32::try_from(remaining).unwrap_or(0);
-        Ok(match (code, limits.per_day) {
-            (1, per_day) => {
-                let daily = per_day.map(|limit| Daily { limit, remaining: secs(day_left), reset: secs(day_reset) });
-                Verdict::Admit(Allowance::from_burst(limits, remaining, daily))
-            }
-            (0, _) => Verdict::Refuse(Exceeded::rate(limits, secs(retry).max(1))),
-            (2, Some(per_day)) => Verdict::Refuse(Exceeded::daily(limits, per_day, remaining, secs(retry).max(1))),
+        let [code, retry, remaining, day_used, month_used] = reply[..] else { return Err(QuotaStoreError::Reply) };
+        let n = |v: i64| u64::try_from(v).unwrap_or(0);
+        let allowance = Allowance::new(limits, n(remaining), &cal, (n(day_used), n(month_used)));
+        Ok(match code {
+            1 => Verdict::Admit(allowance),
+            0 => Verdict::Refuse(Exceeded::rate(allowance, n(retry))),
+            2 if limits.per_day.is_some() => Verdict::Refuse(Exceeded::calendar(Limit::Daily, allowance)),
+            3 if limits.per_month.is_some() => Verdict::Refuse(Exceeded::calendar(Limit::Monthly, allowance)),
             _ => return Err(QuotaStoreError::Reply),
         })
     }

@@ -1,4 +1,7 @@
-//! Owns the command line: `run` (the default), `check`, `demo` and `hash-key`.
+//! Owns the command line: `run` (the default), `check`, `demo`, `hash-key`, `health`, and the
+//! key commands (`keys`).
+
+mod keys;
 
 use crate::config::{self, Loaded};
 use crate::demo::DemoArgs;
@@ -29,6 +32,8 @@ enum Command {
     Demo(DemoArgs),
     /// Read a key on stdin and print its SHA-256 hex digest for `key_sha256`.
     HashKey,
+    /// Issue, list, rotate, disable, enable and remove client keys in the keys file.
+    Keys(keys::KeysArgs),
     /// Exit 0 when the admin listener answers 200 on a path (for container health checks).
     Health {
         /// The admin listener.
@@ -65,6 +70,7 @@ pub fn main() -> ExitCode {
         Some(Command::Check { config }) => check(&config),
         Some(Command::Demo(args)) => demo(args),
         Some(Command::HashKey) => hash_key(),
+        Some(Command::Keys(args)) => keys::run(args),
         Some(Command::Health { admin, path }) => health(&admin, &path),
     }
 }
