@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed set-up step should fail the test loudly
 
+mod calendar;
 mod catalog;
 mod check;
 mod client_http;
@@ -12,6 +13,7 @@ mod errors;
 mod keys;
 mod lifecycle;
 mod observability;
+mod operate;
 mod passthrough;
 mod quotas;
 mod rate_fields;

@@ -80,5 +80,11 @@ async fn a_429_says_nothing_remains_and_when_it_resets() {
     assert!((1..=86_400).contains(&reset), "{fields:?}");
     let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert_eq!(retry, reset, "the daily refusal's Retry-After is the day's reset");
-    assert_eq!(field(&fields, "x-ratelimit-limit"), Some(100), "{fields:?}");
+    // The daily quota binds: the plain fields are its, the burst's 100 are in the IETF fields.
+    assert_eq!(field(&fields, "x-ratelimit-limit"), Some(1), "{fields:?}");
+    assert_eq!(field(&fields, "x-ratelimit-reset"), Some(reset), "{fields:?}");
+    let policy = resp.headers()["ratelimit-policy"].to_str().unwrap();
+    assert_eq!(policy, format!("\"burst\";q=100;w=1, \"day\";q=1;w={}", 86_400), "a UTC day");
+    let current = resp.headers()["ratelimit"].to_str().unwrap();
+    assert!(current.starts_with("\"burst\";r=") && current.ends_with(&format!(", \"day\";r=0;t={reset}")), "{current}");
 }

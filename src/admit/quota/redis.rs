@@ -30,8 +30,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// KEYS: the key's GCRA state (its theoretical arrival time, in µs), its daily and its monthly
 /// counter (hashes of the period's start and the count). ARGV: emission interval (µs), burst,
-/// then per quota its limit (0 = none), the current period's start and the Unix second its
-/// counter may expire (the gateway knows the operator's calendar; Redis knows the time), and
+/// then per quota its limit (0 = none), the current period's start and the seconds its counter
+/// is kept (the gateway knows the operator's calendar; Redis knows the time), and
 /// last whether to count (`1`) or only look (`0`). Returns {code, retry_after_s, remaining,
 /// day_used, month_used}; code 1 = admitted (or looked at), 0 = rate limited, 2 = daily quota,
 /// 3 = monthly quota exceeded (`remaining`: the burst left, not spent). A refusal counts
@@ -63,12 +63,12 @@ if full(ARGV[6], month_used) then return {3, 0, remaining, day_used, month_used}
 if tonumber(ARGV[3]) > 0 then
   day_used = day_used + 1
   redis.call('HSET', KEYS[2], 'start', ARGV[4], 'used', day_used)
-  redis.call('EXPIREAT', KEYS[2], ARGV[5])
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
 end
 if tonumber(ARGV[6]) > 0 then
   month_used = month_used + 1
   redis.call('HSET', KEYS[3], 'start', ARGV[7], 'used', month_used)
-  redis.call('EXPIREAT', KEYS[3], ARGV[8])
+  redis.call('EXPIRE', KEYS[3], ARGV[8])
 end
 local new_tat = tat + interval
 redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil((new_tat - now) / 1000) + 1000)
@@ -265,8 +265,10 @@ impl RedisQuota {
         let mut call = self.script.key(gcra);
         call.key(day).key(month).arg(interval_us.max(1)).arg(limits.burst.get());
         for (limit, span) in [(limits.per_day, cal.day), (limits.per_month, cal.month)] {
-            let (start, expire) = span.map_or((0, 0), |s| (s.start, s.end + COUNTER_GRACE_SECS));
-            call.arg(limit.unwrap_or(0)).arg(start).arg(expire);
+            // Kept for the rest of the period and a grace, counted from now: an absolute time
+            // would be read on Redis's clock, not ours.
+            let (start, keep) = span.map_or((0, 0), |s| (s.start, (s.end - cal.now).max(0) + COUNTER_GRACE_SECS));
+            call.arg(limit.unwrap_or(0)).arg(start).arg(keep);
         }
         call.arg(u8::from(count));
         let reply: Vec<i64> = match conn {
