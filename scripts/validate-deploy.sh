@@ -45,7 +45,11 @@ echo "== check on every shipped configuration"
 # `check` prints "FILE: ok (N keys)"; anything else is a failure, even with exit code 0.
 check() { "$bin" check --config "$1" | tee "$work/check.out"; grep -q ': ok (' "$work/check.out"; }
 for c in config/gateway.yaml config/gateway.example.yaml; do check "$c"; done
-LIVEAGENT_GATEWAY_KEYS_FILE="$PWD/deploy/compose/keys.yaml" LIVEAGENT_GATEWAY_UPSTREAM_APIKEY=x check deploy/compose/gateway.yaml
+# The admin token, as compose.yaml sets it.
+compose_token=$(python3 -c 'import yaml; print(yaml.safe_load(open("deploy/compose.yaml"))["services"]["gateway"]["environment"]["LIVEAGENT_GATEWAY_ADMIN_TOKEN"])')
+grep -q "credentials: $compose_token" deploy/compose/prometheus.yml
+LIVEAGENT_GATEWAY_KEYS_FILE="$PWD/deploy/compose/keys.yaml" LIVEAGENT_GATEWAY_UPSTREAM_APIKEY=x LIVEAGENT_GATEWAY_ADMIN_TOKEN="$compose_token" \
+  check deploy/compose/gateway.yaml
 # The TLS Secret is a template: a throwaway certificate stands in for it where it is mounted.
 mkdir -p "$work/tls"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \
@@ -62,6 +66,14 @@ assert "/etc/liveagent-gateway/tls/tls.crt" in config
 open(f"{work}/gateway.yaml", "w").write(config.replace("/etc/liveagent-gateway/tls/", f"{work}/tls/"))
 open(f"{work}/keys.yaml", "w").write(secret["stringData"]["keys.yaml"])
 open(f"{work}/upstream-apikey", "w").write(secret["stringData"]["upstream-apikey"])
+open(f"{work}/admin-token", "w").write(secret["stringData"]["admin-token"])
 PY
-LIVEAGENT_GATEWAY_KEYS_FILE="$work/keys.yaml" LIVEAGENT_GATEWAY_UPSTREAM_APIKEY_FILE="$work/upstream-apikey" check "$work/gateway.yaml"
+LIVEAGENT_GATEWAY_KEYS_FILE="$work/keys.yaml" LIVEAGENT_GATEWAY_UPSTREAM_APIKEY_FILE="$work/upstream-apikey" \
+  LIVEAGENT_GATEWAY_ADMIN_TOKEN_FILE="$work/admin-token" check "$work/gateway.yaml"
+# Without the token, a configuration whose admin listener is not on loopback is refused.
+if LIVEAGENT_GATEWAY_KEYS_FILE="$work/keys.yaml" LIVEAGENT_GATEWAY_UPSTREAM_APIKEY_FILE="$work/upstream-apikey" \
+  "$bin" check --config "$work/gateway.yaml" 2>"$work/no-token.err"; then
+  echo "a non-loopback admin listener without a token was accepted"; exit 1
+fi
+grep -q '^error: admin.token: is required' "$work/no-token.err"
 echo "deploy: all valid"

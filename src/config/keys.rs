@@ -157,3 +157,53 @@ fn allow(c: &mut Check, k: &KeyFile, at: &str) -> Allow {
     }
     Allow { methods: a.methods.clone(), endpoints: a.endpoints.clone() }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{from_yaml, Loaded, Problem};
+    use std::path::Path;
+
+    fn load(keys: &str) -> Result<Loaded, Vec<Problem>> {
+        from_yaml(&format!("upstream: {{url: \"http://x\"}}\nquota_timezone: Asia/Tokyo\n{keys}"), Path::new("."))
+    }
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+    #[test]
+    fn digests_validity_and_zones() {
+        let yaml = format!(
+            "keys:\n  - id: rot\n    key_sha256:\n      - {{sha256: {A}, expires_at: \"2027-01-01T09:00:00+09:00\"}}\n      - {B}\n    not_before: \"2026-01-01T00:00:00Z\"\n    limits: {{per_month: 30000}}\n  - {{id: ny, key: k, quota_timezone: America/New_York}}\n"
+        );
+        let c = load(&yaml).unwrap_or_else(|p| panic!("{p:?}")).config;
+        let rot = &c.keys[0];
+        assert_eq!(rot.digests.len(), 2);
+        assert_eq!(rot.digests[0].expires_at, Some(1_798_761_600), "2027-01-01T00:00:00Z");
+        assert_eq!((rot.digests[1].expires_at, rot.not_before), (None, Some(1_767_225_600)));
+        assert_eq!((rot.limits.per_month, rot.limits.per_day, rot.zone.name()), (Some(30000), None, "Asia/Tokyo"));
+        assert_eq!(c.keys[1].zone.name(), "America/New_York");
+    }
+
+    #[test]
+    fn each_problem_names_its_field() {
+        let yaml = format!(
+            "quota_timezone: Nowhere/City\nlimits: {{per_month: 0}}\nkeys:\n  - id: a\n    key_sha256: [{A}, {{sha256: zz, expires_at: tomorrow}}]\n  - {{id: b, key_sha256: [], quota_timezone: Mars/Base}}\n  - {{id: c, key: k, not_before: \"2027-01-01T00:00:00Z\", expires_at: \"2026-01-01T00:00:00Z\"}}\n  - {{id: d, key: k}}\n"
+        );
+        let text = yaml.replacen("quota_timezone: Asia/Tokyo\n", "", 1);
+        let problems = from_yaml(&format!("upstream: {{url: \"http://x\"}}\n{text}"), Path::new(".")).err().unwrap_or_default();
+        let joined: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let joined = joined.join("\n");
+        for want in [
+            "quota_timezone: \"Nowhere/City\" is not an IANA time zone",
+            "limits.per_month: must be at least 1",
+            "keys[0].key_sha256[1].sha256:",
+            "keys[0].key_sha256[1].expires_at: \"tomorrow\" is not an RFC 3339 time",
+            "keys[1].key_sha256: must list at least one digest",
+            "keys[1].quota_timezone:",
+            "keys[2].expires_at: must be later than not_before",
+            "keys[3]: has the same key as another entry",
+        ] {
+            assert!(joined.contains(want), "missing {want:?} in\n{joined}");
+        }
+    }
+}

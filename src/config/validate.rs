@@ -1,6 +1,7 @@
 //! Owns turning the file model into the runtime `Config`, collecting every problem with the
 //! path of the field it is about instead of stopping at the first.
 
+use super::admin::admin_token;
 use super::check::Check;
 use super::file::{FileConfig, KeyFile, LimitsFile};
 use super::keys::{validate_keys, Defaults, Seen};
@@ -152,40 +153,6 @@ fn default_limits(c: &mut Check, l: &LimitsFile) -> Option<Limits> {
         c.fail("limits.per_month", "must be at least 1, or null for no monthly quota");
     }
     Some(Limits { per_second: per_second?, burst: burst?, per_day: l.per_day, per_month: l.per_month })
-}
-
-/// Shortest admin token accepted: 128 bits as hex.
-const MIN_ADMIN_TOKEN: usize = 32;
-
-/// The admin token, from `admin.token` or `admin.token_file`; required when the admin listener
-/// is reachable from beyond the machine, where `/metrics` and `/keys` would be open to anyone.
-fn admin_token(c: &mut Check, a: &super::file::AdminFile, listen: Option<SocketAddr>) -> Option<super::Secret> {
-    let token = match (&a.token, &a.token_file) {
-        (Some(_), Some(_)) => {
-            c.fail("admin", "has both token and token_file: give one");
-            return None;
-        }
-        (Some(t), None) => Some(t.clone()),
-        (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(t) => Some(t.trim_end_matches(['\n', '\r']).to_string()),
-            Err(e) => {
-                c.fail("admin.token_file", format!("cannot read {}: {e}", path.display()));
-                return None;
-            }
-        },
-        (None, None) => None,
-    };
-    match &token {
-        Some(t) if t.len() < MIN_ADMIN_TOKEN || !t.bytes().all(|b| b.is_ascii_graphic()) => {
-            c.fail("admin.token", format!("must be at least {MIN_ADMIN_TOKEN} visible ASCII characters (openssl rand -hex 32 makes one)"));
-        }
-        None if listen.is_some_and(|l| !l.ip().is_loopback()) => c.fail(
-            "admin.token",
-            "is required when admin_listen is not a loopback address: set admin.token_file or LIVEAGENT_GATEWAY_ADMIN_TOKEN(_FILE)",
-        ),
-        _ => {}
-    }
-    token.map(super::Secret)
 }
 
 /// Client listeners: at least one, all distinct, and a certificate for the TLS one, which is

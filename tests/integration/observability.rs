@@ -125,9 +125,21 @@ async fn every_panel_query_returns_a_series_from_a_real_prometheus() {
         cert_file.display(),
         key_file.display()
     );
-    let gw = gateway(&sim.base_url(), &(substituted_keys() + &tls)).await;
+    // A key with calendar quotas and an expiry, for the quota and expiry panels.
+    let quota_key = "  - {id: quota, key: quota-key-1, limits: {per_day: 1000, per_month: 30000}, expires_at: \"2999-01-01T00:00:00Z\"}\n";
+    let gw = gateway(&sim.base_url(), &(substituted_keys() + quota_key + &tls)).await;
+    // The series alerts use exist from the start, at 0.
+    let scrape = gw.metrics().await;
+    for series in [
+        "liveagent_gateway_config_reloads_total{result=\"ok\"} 0",
+        "liveagent_gateway_config_reloads_total{result=\"error\"} 0",
+        "liveagent_gateway_auth_failures_total{reason=\"expired\"} 0",
+    ] {
+        assert!(scrape.lines().any(|l| l == series), "{series} is not in:\n{scrape}");
+    }
     let prom = prometheus(gw.admin).await;
     traffic_mix(&gw).await;
+    assert_eq!(reqwest::get(gw.url("/api/tags?apikey=quota-key-1")).await.unwrap().status(), 200);
     // A reload, so the reload counter has a series.
     let config = std::fs::read_to_string(gw.config_path()).unwrap();
     std::fs::write(gw.config_path(), format!("{config}# reloaded\n")).unwrap();
@@ -179,6 +191,17 @@ async fn every_panel_query_returns_a_series_from_a_real_prometheus() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+
+    // A reload that removes a key takes its series with it.
+    assert!(scrape.contains("key_id=\"tiny\""), "tiny was throttled: it has series");
+    let config = std::fs::read_to_string(gw.config_path()).unwrap();
+    let without_tiny: String = config.lines().filter(|l| !l.contains("id: tiny")).map(|l| format!("{l}\n")).collect();
+    assert_ne!(without_tiny, config);
+    std::fs::write(gw.config_path(), without_tiny).unwrap();
+    assert!(eventually(10, || async { gw.metric("liveagent_gateway_config_reloads_total{result=\"ok\"}").await >= 2.0 }).await);
+    let scrape = gw.metrics().await;
+    assert!(!scrape.contains("key_id=\"tiny\""), "a removed key's series stayed:\n{scrape}");
+    assert!(scrape.contains("key_id=\"quota\""));
 }
 
 #[tokio::test(flavor = "multi_thread")]
