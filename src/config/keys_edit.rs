@@ -132,7 +132,8 @@ impl KeysDoc {
         if entry.contains_key("key") {
             return Err(format!("key {id:?} has a plain-text `key`: replace it with key_sha256 before rotating"));
         }
-        let old: Vec<Value> = match entry.remove("key_sha256") {
+        // Taken in place (the field keeps its position), and put back below.
+        let old: Vec<Value> = match entry.get_mut("key_sha256").map(std::mem::take) {
             Some(Value::String(s)) => vec![Value::String(s)],
             Some(Value::Sequence(list)) => list,
             _ => return Err(format!("key {id:?} has no key_sha256")),
@@ -166,8 +167,9 @@ impl KeysDoc {
     pub fn set_enabled(&mut self, id: &str, enabled: bool) -> Result<(), String> {
         let entry = self.entry(id)?;
         if enabled {
-            // `enabled` defaults to true: the field goes rather than saying so.
-            entry.remove("enabled");
+            // `enabled` defaults to true: the field goes rather than saying so (the others keep
+            // their order).
+            entry.shift_remove("enabled");
         } else {
             entry.insert(key("enabled"), Value::Bool(false));
         }
@@ -269,10 +271,11 @@ mod tests {
 
     #[test]
     fn rotate_expires_the_old_digests_and_drops_expired_ones() {
-        let (_dir, mut d) = doc("keys:\n  - id: k\n    key_sha256: aa\n");
+        let (_dir, mut d) = doc("keys:\n  - id: k\n    key_sha256: aa\n    enabled: true\n");
         assert_eq!(d.rotate("k", "bb", 100, "1970-01-01T00:10:00Z"), Ok(1));
         let text = d.text().unwrap_or_default();
         assert!(text.contains("sha256: aa") && text.contains("expires_at: 1970-01-01T00:10:00Z") && text.contains("- bb"), "{text}");
+        assert!(text.find("key_sha256") < text.find("enabled"), "the field kept its place: {text}");
         // A second rotation after the first overlap ended drops the first digest.
         assert_eq!(d.rotate("k", "cc", 700, "1970-01-01T00:20:00Z"), Ok(1));
         let text = d.text().unwrap_or_default();
@@ -299,6 +302,10 @@ mod tests {
         assert_eq!(again, Ok((false, true, false)));
         let leftovers = std::fs::read_dir(d.path.parent().unwrap_or(Path::new("."))).map(|r| r.count()).unwrap_or(0);
         assert_eq!(leftovers, 1, "no temporary file is left behind");
+        let (_other, mut d) = doc("keys:\n  - {id: a, enabled: false, key_sha256: aa, upstream_apikey: x}\n");
+        assert!(d.set_enabled("a", true).is_ok());
+        let text = d.text().unwrap_or_default();
+        assert!(text.find("key_sha256") < text.find("upstream_apikey"), "order kept: {text}");
     }
 
     #[test]
