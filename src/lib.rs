@@ -15,6 +15,7 @@
 //! request (`proxy::exchange`) and writes every answer (`proxy::respond`). [`config`] is the
 //! validated configuration all of them read; [`metrics`] the Prometheus metrics.
 
+pub mod access;
 pub mod admit;
 pub mod answer;
 pub mod cli;

@@ -36,6 +36,8 @@ pub struct Metrics {
     /// is read, from Redis when quotas are shared.
     pub quota_used: IntGaugeVec,
     pub quota_limit: IntGaugeVec,
+    /// Access lines dropped because the writer could not keep up.
+    pub access_log_dropped: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -92,6 +94,9 @@ impl Metrics {
             &["key_id"],
         )?;
         let quota_used = gauge("liveagent_gateway_quota_used", "Requests counted in the current quota period", &["key_id", "window"])?;
+        let access_log_dropped =
+            IntCounter::new("liveagent_gateway_access_log_dropped_total", "Access-log lines dropped because the writer could not keep up")?;
+        r.register(Box::new(access_log_dropped.clone()))?;
         let quota_limit = gauge("liveagent_gateway_quota_limit", "Requests allowed in a quota period", &["key_id", "window"])?;
         let metrics = Metrics {
             requests_total: counter(
@@ -129,6 +134,7 @@ impl Metrics {
             key_expiry,
             quota_used,
             quota_limit,
+            access_log_dropped,
         };
         // The series alerts and dashboards watch exist from the start, at 0: `increase()`
         // sees the first bad reload after a restart, which a series born at 1 would hide.
@@ -174,25 +180,6 @@ pub struct RequestFacts<'a> {
     pub duration: f64,
     pub upstream_secs: Option<f64>,
     pub upstream_error: Option<&'a str>,
-}
-
-impl RequestFacts<'_> {
-    /// The access-log line: one per request, fields named as in the README.
-    pub fn log(&self) {
-        tracing::info!(
-            target: "access",
-            request_id = self.request_id,
-            key_id = self.key_id.unwrap_or("-"),
-            method = self.method,
-            endpoint = self.endpoint,
-            status = self.status,
-            format = self.format,
-            duration_ms = (self.duration * 1000.0),
-            upstream_ms = self.upstream_secs.map(|s| s * 1000.0),
-            upstream_error = self.upstream_error,
-            "request"
-        );
-    }
 }
 
 /// The metric handles of a connection's last request, reused while its requests carry the

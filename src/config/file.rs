@@ -324,12 +324,37 @@ pub struct LogFile {
     pub level: String,
     #[serde(default = "default_log_format")]
     pub format: String,
+    /// Where access lines go: `stderr`, `stdout`, `off`, or a file path.
+    #[serde(default = "default_access")]
+    pub access: String,
+    /// Bytes of pending access lines that wake the writer before `flush` is due.
+    #[serde(default = "default_log_buffer")]
+    pub buffer: u64,
+    /// The longest an access line waits in memory before it is written.
+    #[serde(default = "default_log_flush")]
+    pub flush: String,
 }
 
 impl Default for LogFile {
     fn default() -> Self {
-        LogFile { level: default_log_level(), format: default_log_format() }
+        LogFile {
+            level: default_log_level(),
+            format: default_log_format(),
+            access: default_access(),
+            buffer: default_log_buffer(),
+            flush: default_log_flush(),
+        }
     }
+}
+
+fn default_access() -> String {
+    "stderr".into()
+}
+fn default_log_buffer() -> u64 {
+    64 * 1024
+}
+fn default_log_flush() -> String {
+    "1s".into()
 }
 
 fn default_listen() -> Option<String> {

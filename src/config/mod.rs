@@ -8,6 +8,7 @@ pub mod file;
 mod key;
 mod keys;
 pub mod keys_edit;
+mod log;
 
 pub use key::{Allow, KeyDigest, KeySpec, Validity};
 pub mod pem;
@@ -283,6 +284,22 @@ impl std::fmt::Debug for Redis {
 pub struct Log {
     pub level: String,
     pub json: bool,
+    /// Where access lines go (`log.access`).
+    pub access: AccessTo,
+    /// Pending access lines that wake the writer before `flush` is due (`log.buffer`).
+    pub buffer: usize,
+    /// The longest an access line waits in memory (`log.flush`).
+    pub flush: Duration,
+}
+
+/// The access log's destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessTo {
+    Stdout,
+    Stderr,
+    /// A file, appended to and reopened on SIGUSR1.
+    File(PathBuf),
+    Off,
 }
 
 /// Reads and validates the configuration file at `path` (and its keys file, if any).
@@ -340,6 +357,9 @@ fn parse(text: &str, base: &Path, env: &dyn Fn(&str) -> Option<String>) -> Resul
         for path in [&mut r.ca_file, &mut r.cert_file, &mut r.key_file].into_iter().flatten() {
             *path = base.join(&*path);
         }
+    }
+    if !["stderr", "stdout", "off", ""].contains(&file.log.access.as_str()) {
+        file.log.access = base.join(&file.log.access).display().to_string();
     }
     if let Some(t) = &mut file.admin.token_file {
         *t = base.join(&*t);

@@ -7,8 +7,8 @@ use super::file::{FileConfig, KeyFile, LimitsFile};
 use super::keys::{validate_keys, Defaults, Seen};
 use super::tls::TlsIdentity;
 use super::{
-    Cidr, ClientIp, ClientLimits, Config, GuardSettings, Limits, Loaded, Log, OnRedisError, Problem, Redis, RedisTopology, Shutdown,
-    Upstream, Zone,
+    Cidr, ClientIp, ClientLimits, Config, GuardSettings, Limits, Loaded, OnRedisError, Problem, Redis, RedisTopology, Shutdown, Upstream,
+    Zone,
 };
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -30,7 +30,7 @@ pub fn validate(file: FileConfig, keys_file: Option<PathBuf>, extra_keys: Vec<Ke
     if !(1..=256).contains(&file.threads) {
         c.fail("threads", "must be between 1 and 256");
     }
-    let log = log(&mut c, &file.log.level, &file.log.format);
+    let log = super::log::log(&mut c, &file.log);
     let auth_guard = file.auth_guard.as_ref().and_then(|g| guard(&mut c, g));
     let client = client(&mut c, &file.client);
     let trusted_proxies: Vec<Cidr> = file
@@ -300,22 +300,6 @@ fn nodes(c: &mut Check, field: &str, list: &[String]) -> Option<Vec<String>> {
         c.fail(field, format!("{bad:?}: each entry is host:port"));
         None
     }
-}
-
-fn log(c: &mut Check, level: &str, format: &str) -> Option<Log> {
-    let level_ok = ["error", "warn", "info", "debug", "trace"].contains(&level);
-    if !level_ok {
-        c.fail("log.level", format!("{level:?} is not one of error, warn, info, debug, trace"));
-    }
-    let json = match format {
-        "json" => Some(true),
-        "text" => Some(false),
-        other => {
-            c.fail("log.format", format!("{other:?} is not one of json, text"));
-            None
-        }
-    };
-    Some(Log { level: level.to_string(), json: json? }).filter(|_| level_ok)
 }
 
 fn guard(c: &mut Check, g: &super::file::AuthGuardFile) -> Option<GuardSettings> {

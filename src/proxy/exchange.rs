@@ -299,7 +299,7 @@ impl Exchange {
             upstream_error: self.upstream_error.map(UpstreamError::as_str),
         };
         shared.metrics.record(&facts, handles);
-        facts.log();
+        shared.access.request(&facts);
         ended
     }
 }

@@ -64,6 +64,9 @@ impl Reloader {
                 if old.config.auth_guard != rt.config.auth_guard {
                     tracing::warn!("auth_guard changes apply after a restart or upgrade");
                 }
+                if old.config.log != rt.config.log {
+                    tracing::warn!("log changes apply after a restart or upgrade");
+                }
                 let listeners = |c: &config::Config| (c.listen, c.listen_tls, c.admin_listen);
                 if listeners(&old.config) != listeners(&rt.config) {
                     tracing::warn!("listen addresses changed: they apply after a restart or upgrade");

@@ -48,6 +48,7 @@ pub fn run(config: Config, opts: ServerOptions) -> Result<(), StartError> {
     let secs = |d: Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
     let (grace, timeout) = (secs(config.shutdown.grace_period), secs(config.shutdown.timeout));
     let shared = state::shared(config)?;
+    let access = shared.access.clone();
     let mut conf = ServerConf {
         threads,
         grace_period_seconds: Some(grace),
@@ -83,9 +84,31 @@ pub fn run(config: Config, opts: ServerOptions) -> Result<(), StartError> {
     if let Some(config_path) = opts.config_path {
         server.add_service(background_service("reload", Reloader { shared, config_path, interval: Duration::from_secs(1) }));
     }
+    server.add_service(background_service("access-log reopen", Reopen { access: access.clone() }));
     let (listen, listen_tls) = (listen.unwrap_or_else(|| "off".into()), listen_tls.map_or_else(|| "off".into(), |a| a.to_string()));
     tracing::info!(%listen, %listen_tls, %admin_listen, "liveagent-gateway starting");
-    server.run_forever()
+    server.run(pingora::server::RunArgs::default());
+    // The requests of the grace period have logged; what is pending is written before exit.
+    access.flush();
+    std::process::exit(0)
+}
+
+/// Reopens the access-log file on SIGUSR1 (logrotate's `postrotate`).
+struct Reopen {
+    access: crate::access::AccessLog,
+}
+
+#[async_trait::async_trait]
+impl pingora::services::background::BackgroundService for Reopen {
+    async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
+        let Ok(mut usr1) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()) else { return };
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = usr1.recv() => self.access.reopen(),
+            }
+        }
+    }
 }
 
 /// Connects to Redis as soon as the server runs, so the first requests find a connection.

@@ -32,6 +32,8 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
     #[error("tls: {0}")]
     Tls(String),
+    #[error("log.access: {0}")]
+    AccessLog(std::io::Error),
 }
 
 fn problems_text(problems: &[Problem]) -> String {
@@ -73,6 +75,7 @@ pub struct Shared {
     pub fd_budget: usize,
     /// Unix seconds of the last Redis error logged: at most one line a second.
     redis_logged: AtomicU64,
+    pub access: crate::access::AccessLog,
 }
 
 impl Shared {
@@ -187,6 +190,13 @@ pub fn shared(config: Config) -> Result<Arc<Shared>, StartError> {
     // The CA file is read once here: changing it takes a restart or upgrade.
     options.ca_file = config.upstream.ca_file.as_ref().map(|p| p.display().to_string());
     let guard = config.auth_guard.map(|g| AuthGuard::new(g, system_monotonic()));
+    // Access lines are INFO of target `access`: a level (or RUST_LOG) above that keeps them out,
+    // as it always did.
+    let mut log = config.log.clone();
+    if !tracing::enabled!(target: "access", tracing::Level::INFO) {
+        log.access = crate::config::AccessTo::Off;
+    }
+    let access = crate::access::AccessLog::start(&log, metrics.access_log_dropped.clone()).map_err(StartError::AccessLog)?;
     let rt = runtime(config, None)?;
     publish(&metrics, &rt);
     Ok(Arc::new(Shared {
@@ -201,6 +211,7 @@ pub fn shared(config: Config) -> Result<Arc<Shared>, StartError> {
         open: AtomicUsize::new(0),
         fd_budget: fd_budget(),
         redis_logged: AtomicU64::new(0),
+        access,
     }))
 }
 

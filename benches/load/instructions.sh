@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# CPU per request in instructions, which a noisy host does not move: the gateway binary under
+# `valgrind --tool=callgrind`, one thread, nginx on loopback as LiveAgent answering a small
+# JSON body; counters zeroed after a warm-up, then `wrk -c8` for a few seconds; the gateway
+# process's instructions divided by the requests answered.
+#
+#   benches/load/instructions.sh BINARY [plain|calendar|usage] [SECONDS]
+#
+# plain: a key with the default rate limit; calendar: a key with daily and monthly quotas in
+# Asia/Tokyo; usage: as calendar, while a loop reads GET /keys/{id} twice a second (the
+# usage endpoint's cost shows in the same total). Compare two binaries in one sitting.
+set -euo pipefail
+bin=$(realpath "$1")
+mode=${2:-plain}
+secs=${3:-8}
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; nginx -s stop -c "$work/nginx.conf" 2>/dev/null || true; rm -rf "$work"' EXIT
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+up=$(port); gw=$(port); admin=$(port)
+cat > "$work/nginx.conf" <<EOF
+worker_processes 1; daemon on; pid $work/nginx.pid; error_log $work/nginx.err;
+events { worker_connections 1024; }
+http { access_log off;
+  server { listen 127.0.0.1:$up; location / { default_type application/json;
+    return 200 '{"response":{"status":"OK","statuscode":200,"tags":[{"id":"t1","name":"VIP"}]}}'; } } }
+EOF
+nginx -c "$work/nginx.conf"
+limits=""
+if [ "$mode" != plain ]; then limits=", limits: {per_second: 1000000, burst: 1000000, per_day: 1000000000, per_month: 1000000000}, quota_timezone: Asia/Tokyo"; else limits=", limits: {per_second: 1000000, burst: 1000000}"; fi
+cat > "$work/gateway.yaml" <<EOF
+listen: "127.0.0.1:$gw"
+admin_listen: "127.0.0.1:$admin"
+threads: 1
+log: {level: warn, format: json}
+upstream: {url: "http://127.0.0.1:$up"}
+keys: [{id: bench, key: bench-key$limits}]
+EOF
+valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$bin" run --config "$work/gateway.yaml" 2>"$work/vg.err" &
+for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$admin/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+url="http://127.0.0.1:$gw/api/tags?apikey=bench-key"
+curl -sf "$url" >/dev/null
+wrk -t1 -c8 -d2s "$url" >/dev/null
+callgrind_control -z >/dev/null
+if [ "$mode" = usage ]; then
+  (while true; do curl -sf "http://127.0.0.1:$admin/keys/bench" >/dev/null; sleep 0.5; done) &
+fi
+requests=$(wrk -t1 -c8 -d"${secs}s" "$url" | awk '/requests in/ {print $1}')
+callgrind_control -d >/dev/null
+sleep 1
+total=$(cat "$work"/cg.out* | awk '/^summary:/ {s += $2} END {print s + 0}')
+echo "$mode $(basename "$bin"): $requests requests, $((total / requests)) instructions per request"
