@@ -3,7 +3,11 @@
 # (the physical limit here), through an nginx reverse proxy (one worker, upstream keep-alive,
 # HTTP/1.1, no response buffering), and through liveagent-gateway (one thread; auth, quota and metrics on). wrk runs
 # on CPU 0; the servers share CPU 1. TLS phases: each terminating TLS 1.3 with one ECDSA P-256
-# certificate. Prints one Markdown table.
+# certificate. The production phase: both write a JSON access line per request to a file
+# (nginx with buffer=64k flush=1s, the gateway with its batching writer), the gateway also
+# substitutes LiveAgent's key and counts metrics, nginx rewrites the key into the query. The
+# two-worker phase: `threads: 2` against `worker_processes 2`, on both CPUs (wrk too).
+# Prints one Markdown table.
 #
 #   bash benches/load/compare.sh          full run (10 s per round, 3 rounds, median; 5 latency rounds)
 #   bash benches/load/compare.sh short    a few seconds per phase (CI: it cannot rot)
@@ -115,35 +119,83 @@ log: {level: "warn"}
 keys: [{id: bench, key: bench-key, limits: {per_second: 100000000, burst: 100000000}}]
 CONF
 "$gw_bin" check --config "$work/gw.yaml" >/dev/null
+# Production: access log on (a file), key substitution, metrics; one thread, then two.
+gwp=$(port); gwp_admin=$(port); gw2=$(port); gw2_admin=$(port)
+prod_gw() {
+  cat <<CONF
+listen: "127.0.0.1:$1"
+admin_listen: "127.0.0.1:$2"
+threads: $3
+upstream: {url: "http://127.0.0.1:$up", apikey: "liveagent-secret-key"}
+log: {level: "info", format: "json", access: "$work/gw-access-$1.log", buffer: 65536, flush: "1s"}
+keys: [{id: bench, key: bench-key, limits: {per_second: 100000000, burst: 100000000}}]
+CONF
+}
+prod_gw "$gwp" "$gwp_admin" 1 >"$work/gwp.yaml"
+prod_gw "$gw2" "$gw2_admin" 2 >"$work/gw2.yaml"
+# nginx in production: a JSON access line per request (buffered like the gateway's), the
+# client key replaced by LiveAgent's in the query; one worker, then two.
+ngxp=$(port); ngx2=$(port)
+prod_ngx() {
+  cat <<CONF
+worker_processes $3;
+daemon off;
+pid $work/$1.pid;
+error_log $work/$1.err;
+events { worker_connections 8192; }
+http {
+  log_format json escape=json '{"time":"\$time_iso8601","request_id":"\$request_id","method":"\$request_method","uri":"\$uri","status":\$status,"duration_ms":\$request_time,"upstream_ms":"\$upstream_response_time"}';
+  access_log $work/$1-access.log json buffer=64k flush=1s;
+  tcp_nodelay on; keepalive_requests 1000000; keepalive_timeout 120s;
+  upstream liveagent { server 127.0.0.1:$up; keepalive 128; }
+  server {
+    listen 127.0.0.1:$2 backlog=8192;
+    location / { proxy_pass http://liveagent\$uri?apikey=liveagent-secret-key; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
+}
+CONF
+}
+prod_ngx ngxp "$ngxp" 1 >"$work/ngxp.conf"
+prod_ngx ngx2 "$ngx2" 2 >"$work/ngx2.conf"
 
 taskset -c 1 nginx -c "$work/up.conf" -p "$work" & pids+=($!)
 taskset -c 1 nginx -c "$work/ngx.conf" -p "$work" & pids+=($!)
 taskset -c 1 nginx -c "$work/ngxtls.conf" -p "$work" & pids+=($!)
 taskset -c 1 "$gw_bin" run --config "$work/gw.yaml" --pid-file "$work/gw.pid" --upgrade-sock "$work/gw.sock" 2>"$work/gw.err" & gw_pid=$!; pids+=($gw_pid)
-for p in $up $ngx $gw $ngxs $gws; do
+taskset -c 1 nginx -c "$work/ngxp.conf" -p "$work" & pids+=($!)
+taskset -c 0,1 nginx -c "$work/ngx2.conf" -p "$work" & pids+=($!)
+taskset -c 1 "$gw_bin" run --config "$work/gwp.yaml" --pid-file "$work/gwp.pid" --upgrade-sock "$work/gwp.sock" 2>"$work/gwp.err" & gwp_pid=$!; pids+=($gwp_pid)
+taskset -c 0,1 "$gw_bin" run --config "$work/gw2.yaml" --pid-file "$work/gw2.pid" --upgrade-sock "$work/gw2.sock" 2>"$work/gw2.err" & gw2_pid=$!; pids+=($gw2_pid)
+for p in $up $ngx $gw $ngxs $gws $ngxp $ngx2 $gwp $gw2; do
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && break; sleep 0.1; done
 done
 worker() { pgrep -P "$(cat "$1")" | head -1; }
+workers() { pgrep -P "$(cat "$1")" | tr '\n' ' '; }
 up_worker=$(worker "$work/up.pid"); ngx_worker=$(worker "$work/ngx.pid"); ngxtls_worker=$(worker "$work/ngxtls.pid")
 declare -A url pid
 url[direct]="http://127.0.0.1:$up"; pid[direct]=$up_worker
 url[nginx]="http://127.0.0.1:$ngx"; pid[nginx]=$ngx_worker
 url[gateway]="http://127.0.0.1:$gw"; pid[gateway]=$gw_pid
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hwm_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+# CPU ticks of one or more processes (every thread of each).
+ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+# Peak RSS: of the largest process (an nginx with two workers: its largest worker).
+hwm_mb() { local p; for p in "$@"; do awk '/VmHWM/ {print $2}' "/proc/$p/status"; done | sort -n | tail -1 | awk '{printf "%.1f", $1 / 1024}'; }
 hz=$(getconf CLK_TCK)
 
 rows=()
-declare -A rps_of
+declare -A rps_of cpu_of p99_run
+wrk_cpus=0; wrk_threads=1
 # run PHASE TARGET PATH CONNECTIONS [WRK ARGS...]: the median round, as a table row.
 run() {
   local phase=$1 target=$2 path=$3 conns=$4 results=()
   shift 4
   for _ in $(seq "$rounds"); do
-    local t0; t0=$(ticks "${pid[$target]}")
+    # shellcheck disable=SC2086 # a target may be several processes
+    local t0; t0=$(ticks ${pid[$target]})
     local line
-    line=$(taskset -c 0 wrk -t1 -c"$conns" -d"${dur}s" "$@" -s "$here/report.lua" "${url[$target]}$path" | grep '^RESULT')
-    local t1; t1=$(ticks "${pid[$target]}")
+    line=$(taskset -c "$wrk_cpus" wrk -t"$wrk_threads" -c"$conns" -d"${dur}s" "$@" -s "$here/report.lua" "${url[$target]}$path" | grep '^RESULT')
+    # shellcheck disable=SC2086
+    local t1; t1=$(ticks ${pid[$target]})
     results+=("$line $((t1 - t0))")
   done
   # RESULT requests seconds p50 p99 p999 errors cputicks: keep the median by requests/s.
@@ -155,7 +207,10 @@ run() {
   local vs_nginx="" vs_direct=""
   [ "$target" = gateway ] && [ -n "${rps_of[$phase/nginx]:-}" ] && vs_nginx=$(awk -v a="$rps" -v b="${rps_of[$phase/nginx]}" 'BEGIN {printf "%.2f", a / b}')
   [ "$target" != direct ] && [ -n "${rps_of[$phase/direct]:-}" ] && vs_direct=$(awk -v a="$rps" -v b="${rps_of[$phase/direct]}" 'BEGIN {printf "%.2f", a / b}')
-  rows+=("| $phase | $target | $rps | $(awk -v v="$p50" 'BEGIN {printf "%.2f", v / 1000}') | $(awk -v v="$p99" 'BEGIN {printf "%.2f", v / 1000}') | $(awk -v v="$p999" 'BEGIN {printf "%.2f", v / 1000}') | $cpu10k | $(hwm_mb "${pid[$target]}") | ${vs_nginx:--} | ${vs_direct:--} | $errs |")
+  cpu_of["$phase/$target"]=$cpu10k
+  p99_run["$phase/$target"]=$p99
+  # shellcheck disable=SC2086
+  rows+=("| $phase | $target | $rps | $(awk -v v="$p50" 'BEGIN {printf "%.2f", v / 1000}') | $(awk -v v="$p99" 'BEGIN {printf "%.2f", v / 1000}') | $(awk -v v="$p999" 'BEGIN {printf "%.2f", v / 1000}') | $cpu10k | $(hwm_mb ${pid[$target]}) | ${vs_nginx:--} | ${vs_direct:--} | $errs |")
   [ "$errs" = 0 ] || echo "warning: $errs errors in $phase / $target" >&2
 }
 
@@ -168,6 +223,19 @@ for f in xml yaml; do
   run "256 KB .$f" gateway "/api/256k.$f$k" 16
 done
 for target in direct nginx gateway; do run "1,000 keep-alive connections" $target "/api/small$k" 1000; done
+
+# Production: access logs on both, key substitution, metrics; one thread against one worker.
+url[nginx]="http://127.0.0.1:$ngxp"; pid[nginx]=$(worker "$work/ngxp.pid")
+url[gateway]="http://127.0.0.1:$gwp"; pid[gateway]=$gwp_pid
+for target in nginx gateway; do run "production, 1 worker" $target "/api/small$k" 64; done
+# All cores: two threads against two workers, servers and wrk on both CPUs.
+url[nginx]="http://127.0.0.1:$ngx2"; pid[nginx]=$(workers "$work/ngx2.pid")
+url[gateway]="http://127.0.0.1:$gw2"; pid[gateway]=$gw2_pid
+wrk_cpus=0,1; wrk_threads=2
+for target in nginx gateway; do run "production, 2 workers" $target "/api/small$k" 64; done
+wrk_cpus=0; wrk_threads=1
+url[nginx]="http://127.0.0.1:$ngx"; pid[nginx]=$ngx_worker
+url[gateway]="http://127.0.0.1:$gw"; pid[gateway]=$gw_pid
 
 # TLS 1.3 terminated by each, the same certificate and upstream: keep-alive, then a new
 # connection (a full handshake, no resumption) per request.
@@ -234,3 +302,11 @@ echo "RSS with 1,000 idle keep-alive connections: nginx worker $(awk -v v="$idle
 echo "small-JSON throughput gateway/nginx: $(awk -v a="${rps_of["small JSON (465 B)/gateway"]}" -v b="${rps_of["small JSON (465 B)/nginx"]}" 'BEGIN {printf "%.2f", a / b}')"
 echo "TLS small-JSON throughput gateway/nginx: $(awk -v a="${rps_of["TLS small JSON/gateway"]}" -v b="${rps_of["TLS small JSON/nginx"]}" 'BEGIN {printf "%.2f", a / b}'), handshakes gateway/nginx: $(awk -v a="${rps_of["TLS handshake per request/gateway"]}" -v b="${rps_of["TLS handshake per request/nginx"]}" 'BEGIN {printf "%.2f", a / b}')"
 echo "256 KB .xml vs its JSON passthrough: $(awk -v a="${rps_of["256 KB .xml/gateway"]}" -v b="${rps_of["256 KB JSON/gateway"]}" 'BEGIN {printf "%.2f", a / b}')"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+for phase in "production, 1 worker" "production, 2 workers"; do
+  echo "$phase: requests/s gateway/nginx $(ratio "${rps_of[$phase/gateway]}" "${rps_of[$phase/nginx]}"), CPU per request gateway/nginx $(ratio "${cpu_of[$phase/gateway]}" "${cpu_of[$phase/nginx]}")"
+done
+echo "1,000 keep-alive connections: p99 gateway/nginx $(ratio "${p99_run["1,000 keep-alive connections/gateway"]}" "${p99_run["1,000 keep-alive connections/nginx"]}")"
+lines=$(cat "$work"/gw-access-*.log 2>/dev/null | wc -l)
+[ "$lines" -gt 0 ] || { echo "the production gateways wrote no access lines" >&2; exit 1; }
+echo "access lines written by the production gateways: $lines"

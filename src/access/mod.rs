@@ -179,11 +179,12 @@ fn write_loop(shared: &Shared, flush: Duration) {
             std::mem::replace(&mut *pending, std::mem::take(&mut spare))
         };
         let mut sink = lock(&shared.sink);
-        if !batch.is_empty() {
-            sink.write(&batch);
-        }
+        // After a rotation every line written goes to the new file.
         if shared.reopen.swap(false, Ordering::Relaxed) {
             sink.reopen();
+        }
+        if !batch.is_empty() {
+            sink.write(&batch);
         }
         drop(sink);
         batch.clear();

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a failed set-up step should fail the test loudly
 
+mod access_log;
 mod calendar;
 mod catalog;
 mod check;
