@@ -4,11 +4,13 @@
 # JSON body; counters zeroed after a warm-up, then `wrk -c8` for a few seconds; the gateway
 # process's instructions divided by the requests answered.
 #
-#   benches/load/instructions.sh BINARY [plain|calendar|usage] [SECONDS]
+#   benches/load/instructions.sh BINARY [plain|logged|calendar|usage] [SECONDS]
 #
-# plain: a key with the default rate limit; calendar: a key with daily and monthly quotas in
-# Asia/Tokyo; usage: as calendar, while a loop reads GET /keys/{id} twice a second (the
-# usage endpoint's cost shows in the same total). Compare two binaries in one sitting.
+# plain: a key with the default rate limit, no access log (log.level warn); logged: the same
+# with the access log on (JSON lines to stderr, a file here); calendar: a key with daily and
+# monthly quotas in Asia/Tokyo; usage: as calendar, while a loop reads GET /keys/{id} twice a
+# second (the usage endpoint's cost shows in the same total). Compare two binaries in one
+# sitting.
 set -euo pipefail
 bin=$(realpath "$1")
 mode=${2:-plain}
@@ -25,27 +27,33 @@ http { access_log off;
     return 200 '{"response":{"status":"OK","statuscode":200,"tags":[{"id":"t1","name":"VIP"}]}}'; } } }
 EOF
 nginx -c "$work/nginx.conf"
+level=warn
+[ "$mode" = logged ] && level=info
 limits=""
-if [ "$mode" != plain ]; then limits=", limits: {per_second: 1000000, burst: 1000000, per_day: 1000000000, per_month: 1000000000}, quota_timezone: Asia/Tokyo"; else limits=", limits: {per_second: 1000000, burst: 1000000}"; fi
+if [ "$mode" = logged ]; then mode_limits=plain; else mode_limits=$mode; fi
+if [ "$mode_limits" != plain ]; then limits=", limits: {per_second: 1000000, burst: 1000000, per_day: 1000000000, per_month: 1000000000}, quota_timezone: Asia/Tokyo"; else limits=", limits: {per_second: 1000000, burst: 1000000}"; fi
 cat > "$work/gateway.yaml" <<EOF
 listen: "127.0.0.1:$gw"
 admin_listen: "127.0.0.1:$admin"
 threads: 1
-log: {level: warn, format: json}
+log: {level: $level, format: json}
 upstream: {url: "http://127.0.0.1:$up"}
 keys: [{id: bench, key: bench-key$limits}]
 EOF
 valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$bin" run --config "$work/gateway.yaml" 2>"$work/vg.err" &
+vg=$!
 for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$admin/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 url="http://127.0.0.1:$gw/api/tags?apikey=bench-key"
 curl -sf "$url" >/dev/null
 wrk -t1 -c8 -d2s "$url" >/dev/null
-callgrind_control -z >/dev/null
+callgrind_control -z "$vg" >/dev/null
 if [ "$mode" = usage ]; then
   (while true; do curl -sf "http://127.0.0.1:$admin/keys/bench" >/dev/null; sleep 0.5; done) &
 fi
 requests=$(wrk -t1 -c8 -d"${secs}s" "$url" | awk '/requests in/ {print $1}')
-callgrind_control -d >/dev/null
+callgrind_control -d "$vg" >/dev/null
 sleep 1
 total=$(cat "$work"/cg.out* | awk '/^summary:/ {s += $2} END {print s + 0}')
 echo "$mode $(basename "$bin"): $requests requests, $((total / requests)) instructions per request"
+# KEEP=FILE keeps the profile for callgrind_annotate.
+if [ -n "${KEEP:-}" ]; then cat "$work"/cg.out.* > "$KEEP" 2>/dev/null || cp "$work"/cg.out* "$KEEP"; fi

@@ -231,6 +231,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         http1::field(&mut self.out, name, value);
     }
 
+    /// Appends whole header lines that `lines` writes (fields the gateway makes itself, which
+    /// need none of `header`'s checks).
+    pub fn extend_head(&mut self, lines: impl FnOnce(&mut Vec<u8>)) {
+        lines(&mut self.out);
+    }
+
     /// Ends the head; the body follows with [`Conn::send`] and [`Conn::end`].
     pub fn end_head(&mut self, reply: Reply) {
         if !self.dated {

@@ -1,12 +1,12 @@
 //! Owns writing answers: the one place that starts an answer's head and chooses its fields
-//! (through `answer::common_fields`), for answers written whole and answers streamed from
+//! (the rate-limit fields from `answer::rate_fields`), for answers written whole and answers streamed from
 //! LiveAgent alike. The bytes go out through `conn`.
 
 use super::client::Response;
 use super::conn::{Conn, Fault, Reply};
 use crate::admit::quota::Allowance;
 use crate::answer::redact::Redactor;
-use crate::answer::{self, Field, Shaped};
+use crate::answer::{self, Shaped};
 use crate::forward::{self, UpstreamError};
 use crate::http1::Fields;
 use bytes::Bytes;
@@ -71,19 +71,12 @@ fn head<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, status: u16, comm
             (if sized { Reply::Sized } else { Reply::Unsized }, None, None)
         }
     };
-    for (name, field) in answer::common_fields(common.allowance, common.request_id) {
-        match field {
-            Field::Text(text) => conn.header(name.as_bytes(), text.as_bytes()),
-            other => {
-                let mut buf = [0u8; Field::MAX_LEN];
-                let mut rest: &mut [u8] = &mut buf;
-                // A value cannot outgrow the buffer (MAX_LEN); were it to, it would be cut.
-                let _ = other.write(&mut rest);
-                let len = Field::MAX_LEN - rest.len();
-                conn.header(name.as_bytes(), buf.get(..len).unwrap_or_default());
-            }
-        }
+    // The rate-limit fields once the quotas were asked, then the request id; `Retry-After`
+    // follows on refusals.
+    if let Some(a) = &common.allowance {
+        conn.extend_head(|out| answer::rate_fields(a, out));
     }
+    conn.header(b"X-Request-Id", common.request_id.as_bytes());
     if let Some(retry) = retry_after {
         conn.header(b"Retry-After", retry.as_bytes());
     }

@@ -122,16 +122,36 @@ impl Allowance {
     /// The IETF `RateLimit-Policy` field (draft-ietf-httpapi-ratelimit-headers-10): each
     /// limit as `"name";q=quota;w=window`.
     pub fn write_policy(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
-        for (i, (limit, w)) in self.windows().enumerate() {
-            write!(out, "{}\"{}\";q={};w={}", if i == 0 { "" } else { ", " }, limit.policy(), w.limit, w.length)?;
-        }
-        Ok(())
+        self.write_items(out, b";q=", b";w=", |w| (w.limit, u64::from(w.length)))
     }
 
     /// The IETF `RateLimit` field: each limit as `"name";r=remaining;t=reset`.
     pub fn write_current(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        self.write_items(out, b";r=", b";t=", |w| (w.remaining, u64::from(w.reset)))
+    }
+
+    /// Written piece by piece with itoa: `write!` and its formatting machinery cost a small
+    /// request a tenth of its instructions.
+    fn write_items(
+        &self,
+        out: &mut impl std::io::Write,
+        first: &[u8],
+        second: &[u8],
+        values: impl Fn(&Window) -> (u64, u64),
+    ) -> std::io::Result<()> {
+        let mut digits = itoa::Buffer::new();
         for (i, (limit, w)) in self.windows().enumerate() {
-            write!(out, "{}\"{}\";r={};t={}", if i == 0 { "" } else { ", " }, limit.policy(), w.remaining, w.reset)?;
+            if i > 0 {
+                out.write_all(b", ")?;
+            }
+            let (a, b) = values(&w);
+            out.write_all(b"\"")?;
+            out.write_all(limit.policy().as_bytes())?;
+            out.write_all(b"\"")?;
+            out.write_all(first)?;
+            out.write_all(digits.format(a).as_bytes())?;
+            out.write_all(second)?;
+            out.write_all(digits.format(b).as_bytes())?;
         }
         Ok(())
     }

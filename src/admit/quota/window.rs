@@ -4,24 +4,27 @@
 
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Zoned};
+use std::sync::{Arc, Mutex};
 
-/// A quota's time zone: its IANA name (for the configuration, `/keys` and comparisons) and
-/// its rules.
+/// A quota's time zone: its IANA name (for the configuration, `/keys` and comparisons), its
+/// rules, and the current day and month it last computed, shared by its clones (every key of
+/// the zone): working a period out takes thousands of instructions, reusing it a lock.
 #[derive(Clone)]
 pub struct Zone {
     name: String,
     tz: TimeZone,
+    current: Arc<Mutex<[Option<Span>; 2]>>,
 }
 
 impl Zone {
     /// The zone of an IANA name (`Asia/Tokyo`, `America/New_York`, `UTC`).
     pub fn named(name: &str) -> Result<Zone, String> {
         let tz = TimeZone::get(name).map_err(|_| format!("{name:?} is not an IANA time zone (like UTC, Asia/Tokyo, Europe/Berlin)"))?;
-        Ok(Zone { name: name.to_string(), tz })
+        Ok(Zone { name: name.to_string(), tz, current: Arc::default() })
     }
 
     pub fn utc() -> Zone {
-        Zone { name: "UTC".into(), tz: TimeZone::UTC }
+        Zone { name: "UTC".into(), tz: TimeZone::UTC, current: Arc::default() }
     }
 
     pub fn name(&self) -> &str {
@@ -81,6 +84,20 @@ impl Span {
 
 /// The `period` of `zone` that holds the instant `unix`.
 pub fn span(period: Period, zone: &Zone, unix: i64) -> Span {
+    let slot = match period {
+        Period::Day => 0,
+        Period::Month => 1,
+    };
+    let mut current = zone.current.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(s) = current[slot].filter(|s| s.contains(unix)) {
+        return s;
+    }
+    let s = compute(period, zone, unix);
+    current[slot] = Some(s);
+    s
+}
+
+fn compute(period: Period, zone: &Zone, unix: i64) -> Span {
     let fallback = || {
         // Outside jiff's range (years beyond ±9999): UTC days of 86,400 s, never a panic.
         let start = unix.saturating_sub(unix.rem_euclid(86_400));
@@ -148,6 +165,17 @@ mod tests {
         // A New York March has 31 days less the hour the clocks lose.
         let march = span(Period::Month, &zone("America/New_York"), at("2026-03-15T00:00:00Z"));
         assert_eq!(march.length(), 31 * 86_400 - 3600);
+    }
+
+    #[test]
+    fn the_remembered_period_is_only_reused_inside_it() {
+        let tokyo = zone("Asia/Tokyo");
+        let clone = tokyo.clone();
+        let day = span(Period::Day, &tokyo, at("2026-12-02T14:59:59Z"));
+        assert_eq!(span(Period::Day, &clone, at("2026-12-02T03:00:00Z")), day, "a clone shares it");
+        assert_eq!(span(Period::Day, &clone, at("2026-12-02T15:00:00Z")).start, day.end, "the next day");
+        assert_eq!(span(Period::Day, &tokyo, at("2026-12-01T14:59:59Z")).end, day.start, "and back");
+        assert_eq!(span(Period::Month, &tokyo, at("2026-12-02T15:00:00Z")).length(), 31 * 86_400);
     }
 
     #[test]
