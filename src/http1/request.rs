@@ -126,7 +126,9 @@ impl RequestHead {
 /// target loses its scheme and authority; one with no path (`http://host?q`) gets `None`, the
 /// root.
 fn split_target(target: &str) -> (Option<&str>, Option<&str>) {
-    let origin = match target.find("://") {
+    // The origin form (`/path?q`), nearly every request, skips the substring search.
+    let absolute = if target.starts_with('/') { None } else { target.find("://") };
+    let origin = match absolute {
         Some(i) if !target[..i].contains('/') => target[i + 3..].find(['/', '?']).map_or("", |p| &target[i + 3 + p..]),
         _ => target,
     };

@@ -160,7 +160,7 @@ impl Exchange {
         let mut up = forward::upstream(&target, &parts, admitted.key, cfg.apikey.as_deref(), &cfg.base_path);
         let body = up.body.take().unwrap_or(body);
         let facts =
-            HeadFacts { host: &cfg.host_header(), request_id: &self.request_id, client_ip: conn.client_ip_text(), body_len: body.len() };
+            HeadFacts { host: &rt.host_header, request_id: &self.request_id, client_ip: conn.client_ip_text(), body_len: body.len() };
         let upstream_head = forward::request_head(&conn.head, &up, facts);
         let substitute = admitted.key.upstream_apikey.as_deref().or(cfg.apikey.as_deref());
         if substitute.is_some() && forward::carries_key(&upstream_head, &body, admitted.presented.as_ref()) {

@@ -50,6 +50,8 @@ pub struct Runtime {
     pub peer: HttpPeer,
     /// `peer`'s `reuse_hash`: which pooled connections it may take.
     pub peer_key: u64,
+    /// LiveAgent's `Host` field, made once rather than per request.
+    pub host_header: String,
     /// The shared quota store and what to do when it fails.
     pub redis: Option<(Arc<RedisQuota>, OnRedisError)>,
     /// The certificate the TLS listener presents: taken per handshake, so a reload that
@@ -143,7 +145,8 @@ pub fn runtime(config: Config, previous: Option<&Runtime>) -> Result<Runtime, St
     peer.options.total_connection_timeout = Some(u.connect_timeout * 2);
     let peer_key = peer.reuse_hash();
     let tls_key = config.tls.as_ref().map(|t| t.certified_key().map_err(StartError::Tls)).transpose()?;
-    Ok(Runtime { config, store, upstream_addr, peer, peer_key, redis, tls_key })
+    let host_header = config.upstream.host_header();
+    Ok(Runtime { config, store, upstream_addr, peer, peer_key, host_header, redis, tls_key })
 }
 
 /// What the metrics say of a runtime about to run: its keys and its certificate's expiry.

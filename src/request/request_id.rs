@@ -34,7 +34,8 @@ pub fn generate() -> String {
     // Into a buffer, not `hex::encode`: that pushes one `char` at a time.
     let mut text = [0u8; 32];
     match hex::encode_to_slice(words, &mut text) {
-        Ok(()) => String::from_utf8_lossy(&text).into_owned(),
+        // Hex digits are ASCII: the check passes, and costs less than the lossy conversion.
+        Ok(()) => String::from_utf8(text.to_vec()).unwrap_or_default(),
         Err(_) => hex::encode(words),
     }
 }

@@ -141,6 +141,10 @@ pub fn route(path: &str, query: Option<&str>) -> Result<Routed, RouteError> {
 }
 
 fn is_dot_segment(seg: &str) -> bool {
+    // At most two dots, each `.` or `%2e`: anything else is decided without allocating.
+    if seg.len() > 6 || !seg.bytes().all(|b| matches!(b, b'.' | b'%' | b'2' | b'e' | b'E')) {
+        return false;
+    }
     let lower = seg.to_ascii_lowercase().replace("%2e", ".");
     lower == "." || lower == ".."
 }
