@@ -31,6 +31,9 @@ struct Shared {
     reopen: AtomicBool,
     buffer: usize,
     dropped: IntCounter,
+    flush: Duration,
+    /// The writer thread is started once, by `run_writer`.
+    writer: std::sync::Once,
 }
 
 /// The open destination.
@@ -91,7 +94,8 @@ impl std::fmt::Debug for AccessLog {
 }
 
 impl AccessLog {
-    /// Opens the destination and starts the writer thread; `Off` writes nothing.
+    /// Opens the destination; `Off` writes nothing. Lines wait until `run_writer` starts the
+    /// writer: a thread started before the process daemonizes would not survive the fork.
     pub fn start(settings: &Settings, dropped: IntCounter) -> std::io::Result<AccessLog> {
         if settings.access == Destination::Off {
             return Ok(AccessLog { shared: None, json: settings.json });
@@ -103,11 +107,22 @@ impl AccessLog {
             reopen: AtomicBool::new(false),
             buffer: settings.buffer.max(1),
             dropped,
+            flush: settings.flush,
+            writer: std::sync::Once::new(),
         });
-        let writer = Arc::clone(&shared);
-        let flush = settings.flush;
-        std::thread::Builder::new().name("access-log".into()).spawn(move || write_loop(&writer, flush))?;
         Ok(AccessLog { shared: Some(shared), json: settings.json })
+    }
+
+    /// Starts the writer thread, once (from the running server, after it daemonized).
+    pub fn run_writer(&self) {
+        let Some(shared) = &self.shared else { return };
+        shared.writer.call_once(|| {
+            let writer = Arc::clone(shared);
+            let started = std::thread::Builder::new().name("access-log".into()).spawn(move || write_loop(&writer, writer.flush));
+            if let Err(e) = started {
+                tracing::error!(error = %e, "cannot start the access-log writer; lines are written at the stop only");
+            }
+        });
     }
 
     /// Adds the line of one finished request.
@@ -227,6 +242,8 @@ mod tests {
         };
         let log = AccessLog::start(&settings, counter()).unwrap_or_else(|e| panic!("{e}"));
         log.request(&facts("one"));
+        log.run_writer();
+        log.run_writer();
         let read = || std::fs::read_to_string(&path).unwrap_or_default();
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while !read().contains("\"one\"") && std::time::Instant::now() < deadline {
@@ -255,6 +272,8 @@ mod tests {
             reopen: AtomicBool::new(false),
             buffer: 1000,
             dropped: dropped.clone(),
+            flush: Duration::from_secs(60),
+            writer: std::sync::Once::new(),
         };
         let line = [b'x'; 100];
         for _ in 0..200 {

@@ -89,7 +89,7 @@ pub fn run(config: Config, opts: ServerOptions) -> Result<(), StartError> {
     if let Some(config_path) = opts.config_path {
         server.add_service(background_service("reload", Reloader { shared, config_path, interval: Duration::from_secs(1) }));
     }
-    server.add_service(background_service("access-log reopen", Reopen { access: access.clone() }));
+    server.add_service(background_service("access log", AccessLogService { access: access.clone() }));
     let (listen, listen_tls) = (listen.unwrap_or_else(|| "off".into()), listen_tls.map_or_else(|| "off".into(), |a| a.to_string()));
     tracing::info!(%listen, %listen_tls, %admin_listen, "liveagent-gateway starting");
     server.run(pingora::server::RunArgs::default());
@@ -98,14 +98,16 @@ pub fn run(config: Config, opts: ServerOptions) -> Result<(), StartError> {
     std::process::exit(0)
 }
 
-/// Reopens the access-log file on SIGUSR1 (logrotate's `postrotate`).
-struct Reopen {
+/// Starts the access log's writer once the server runs (after a `--daemon` fork, which keeps
+/// no thread), and reopens its file on SIGUSR1 (logrotate's `postrotate`).
+struct AccessLogService {
     access: crate::access::AccessLog,
 }
 
 #[async_trait::async_trait]
-impl pingora::services::background::BackgroundService for Reopen {
+impl pingora::services::background::BackgroundService for AccessLogService {
     async fn start(&self, mut shutdown: pingora::server::ShutdownWatch) {
+        self.access.run_writer();
         let Ok(mut usr1) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()) else { return };
         loop {
             tokio::select! {

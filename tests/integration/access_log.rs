@@ -60,3 +60,48 @@ async fn a_file_log_is_batched_reopened_and_flushed_at_a_stop() {
     assert!(!std::fs::read_to_string(&path).unwrap().contains(CLIENT_KEY));
     assert!(!gw.logs().contains("\"request_id\""), "access lines go to the file, not stderr");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_writes_its_access_log() {
+    // `run --daemon` forks after the configuration loaded: the writer must run in the child.
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (port, admin) = (free_port(), free_port());
+    let path = dir.path().join("access.log");
+    let config = format!(
+        "listen: \"127.0.0.1:{port}\"\nadmin_listen: \"127.0.0.1:{admin}\"\nlog: {{level: info, access: \"{}\", flush: 100ms}}\nupstream:\n  url: \"{}\"\n{}",
+        path.display(),
+        sim.base_url(),
+        substituted_keys()
+    );
+    let config_path = dir.path().join("gateway.yaml");
+    std::fs::write(&config_path, config).unwrap();
+    let pid_file = dir.path().join("gw.pid");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_liveagent-gateway"))
+        .arg("run")
+        .arg("--daemon")
+        .arg("--config")
+        .arg(&config_path)
+        .arg("--pid-file")
+        .arg(&pid_file)
+        .arg("--upgrade-sock")
+        .arg(dir.path().join("upgrade.sock"))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let url = format!("http://127.0.0.1:{port}/api/tags?apikey={CLIENT_KEY}");
+    let up = eventually(20, || async { reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) }).await;
+    let pid = std::fs::read_to_string(&pid_file).unwrap_or_default().trim().to_string();
+    let stop = || {
+        let _ = std::process::Command::new("kill").arg("-TERM").arg(&pid).status();
+    };
+    if !up {
+        stop();
+        panic!("the daemon did not answer");
+    }
+    let written = eventually(5, || async { !lines(&path).is_empty() }).await;
+    stop();
+    assert!(written, "the daemon's access lines never reached the file");
+    assert_eq!(lines(&path)[0]["status"], 200);
+}
