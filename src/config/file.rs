@@ -38,6 +38,10 @@ pub struct FileConfig {
     /// Worker threads of the proxy service.
     #[serde(default = "default_threads")]
     pub threads: usize,
+    /// One work-stealing runtime for all threads, instead of one single-threaded runtime per
+    /// thread (the default: fair to every connection).
+    #[serde(default)]
+    pub work_stealing: bool,
     #[serde(default)]
     pub log: LogFile,
     #[serde(default)]

@@ -80,6 +80,8 @@ pub struct Config {
     pub admin_token: Option<Secret>,
     pub max_request_bytes: usize,
     pub threads: usize,
+    /// tokio's work-stealing scheduler instead of one single-threaded runtime per thread.
+    pub work_stealing: bool,
     pub log: Log,
     pub auth_guard: Option<GuardSettings>,
     /// Clients' time limits and how many may be connected at once.

@@ -68,6 +68,7 @@ pub fn validate(file: FileConfig, keys_file: Option<PathBuf>, extra_keys: Vec<Ke
                     admin_token,
                     max_request_bytes: usize::try_from(file.max_request_bytes).unwrap_or(usize::MAX),
                     threads: file.threads,
+                    work_stealing: file.work_stealing,
                     log,
                     auth_guard,
                     client,
@@ -341,6 +342,7 @@ mod tests {
         assert_eq!((c.upstream.tls, c.upstream.port, c.upstream.base_path.as_str()), (true, 443, "/la"));
         assert_eq!(c.upstream.read_timeout, Duration::from_secs(30));
         assert_eq!(c.limits.burst.get(), 20);
+        assert!(!c.work_stealing, "one single-threaded runtime per thread unless asked");
         assert_eq!(loaded.warnings.len(), 1, "plain key warning");
     }
 

@@ -45,17 +45,20 @@ pub fn run(config: Config, opts: ServerOptions) -> Result<(), StartError> {
     let listen_tls = config.listen_tls;
     let admin_listen = config.admin_listen.to_string();
     let threads = config.threads;
+    let work_stealing = config.work_stealing;
     let secs = |d: Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
     let (grace, timeout) = (secs(config.shutdown.grace_period), secs(config.shutdown.timeout));
     let shared = state::shared(config)?;
     let access = shared.access.clone();
     let mut conf = ServerConf {
         threads,
-        // One single-threaded runtime per thread, each connection on one of them (as nginx's
-        // workers), instead of one work-stealing runtime: its run queue holds 256 tasks and
-        // spills the rest to a global queue it serves one task per 61, so with 1,000 busy
-        // connections some waited far longer than others (p99 3x nginx's at a lower p50).
-        work_stealing: false,
+        // By default one single-threaded runtime per thread, each connection on one of them (as
+        // nginx's workers), instead of one work-stealing runtime: its run queue holds 256 tasks
+        // and spills the rest to a global queue it serves one task per 61, so with 1,000 busy
+        // connections some waited far longer than others (p99 2.3x nginx's at a lower p50).
+        // The work-stealing runtime serves the connection woken last first, which keeps a
+        // working client fast while thousands of slowloris connections churn: `work_stealing`.
+        work_stealing,
         grace_period_seconds: Some(grace),
         graceful_shutdown_timeout_seconds: Some(timeout),
         ..ServerConf::default()
