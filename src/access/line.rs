@@ -1,6 +1,7 @@
 //! Owns the text of one access-log line: the request's facts, known in advance, written into
 //! a buffer the caller reuses, without the general tracing machinery (no field visitors, no
-//! `format!`, no allocation): JSON by default, `key=value` text for `log.format: text`.
+//! `format!`, no allocation): JSON by default, `key=value` text for `log.format: text`, both
+//! from one list of fields (`write`).
 
 use crate::metrics::RequestFacts;
 
@@ -64,65 +65,84 @@ pub fn timestamp(out: &mut Vec<u8>, now: std::time::SystemTime, cache: &mut Seco
     out.push(b'Z');
 }
 
-/// One JSON line, as `tracing-subscriber`'s JSON layer wrote it before (same names, same
-/// order): `timestamp`, `level`, the fields, `target`.
-pub fn json(out: &mut Vec<u8>, f: &RequestFacts<'_>, now: std::time::SystemTime, cache: &mut SecondCache) {
-    out.extend_from_slice(b"{\"timestamp\":\"");
-    timestamp(out, now, cache);
-    out.extend_from_slice(b"\",\"level\":\"INFO\",\"message\":\"request\",\"request_id\":\"");
-    json_str(out, f.request_id);
-    out.extend_from_slice(b"\",\"key_id\":\"");
-    json_str(out, f.key_id.unwrap_or("-"));
-    out.extend_from_slice(b"\",\"method\":\"");
-    json_str(out, f.method);
-    out.extend_from_slice(b"\",\"endpoint\":\"");
-    json_str(out, f.endpoint);
-    out.extend_from_slice(b"\",\"status\":");
-    out.extend_from_slice(itoa::Buffer::new().format(f.status).as_bytes());
-    out.extend_from_slice(b",\"format\":\"");
-    json_str(out, f.format);
-    out.extend_from_slice(b"\",\"duration_ms\":");
-    millis(out, f.duration);
-    if let Some(up) = f.upstream_secs {
-        out.extend_from_slice(b",\"upstream_ms\":");
-        millis(out, up);
-    }
-    if let Some(e) = f.upstream_error {
-        out.extend_from_slice(b",\"upstream_error\":\"");
-        json_str(out, e);
-        out.push(b'"');
-    }
-    out.extend_from_slice(b",\"target\":\"access\"}\n");
+/// How a line is written: JSON, as `tracing-subscriber`'s JSON layer wrote it before (same
+/// names, same order: `timestamp`, `level`, `message`, the fields, `target`), or text
+/// (`TIMESTAMP  INFO access: request request_id=… key_id=… …`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Json,
+    Text,
 }
 
-/// One text line: `TIMESTAMP  INFO access: request request_id=… key_id=… …`.
-pub fn text(out: &mut Vec<u8>, f: &RequestFacts<'_>, now: std::time::SystemTime, cache: &mut SecondCache) {
-    timestamp(out, now, cache);
-    out.extend_from_slice(b"  INFO access: request request_id=");
-    // Text values are the same bounded labels; control bytes still cannot break the line.
-    let plain = |out: &mut Vec<u8>, s: &str| out.extend(s.bytes().map(|b| if b < 0x20 || b == 0x7f { b'?' } else { b }));
-    plain(out, f.request_id);
-    out.extend_from_slice(b" key_id=");
-    plain(out, f.key_id.unwrap_or("-"));
-    out.extend_from_slice(b" method=");
-    plain(out, f.method);
-    out.extend_from_slice(b" endpoint=");
-    plain(out, f.endpoint);
-    out.extend_from_slice(b" status=");
+impl Style {
+    fn start(self, out: &mut Vec<u8>, now: std::time::SystemTime, cache: &mut SecondCache) {
+        if self == Style::Json {
+            out.extend_from_slice(b"{\"timestamp\":\"");
+        }
+        timestamp(out, now, cache);
+        out.extend_from_slice(match self {
+            Style::Json => b"\",\"level\":\"INFO\",\"message\":\"request\"".as_slice(),
+            Style::Text => b"  INFO access: request",
+        });
+    }
+
+    /// `,"name":` or ` name=`.
+    fn name(self, out: &mut Vec<u8>, name: &str) {
+        match self {
+            Style::Json => {
+                out.extend_from_slice(b",\"");
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b"\":");
+            }
+            Style::Text => {
+                out.push(b' ');
+                out.extend_from_slice(name.as_bytes());
+                out.push(b'=');
+            }
+        }
+    }
+
+    fn text(self, out: &mut Vec<u8>, name: &str, value: &str) {
+        self.name(out, name);
+        match self {
+            Style::Json => {
+                out.push(b'"');
+                json_str(out, value);
+                out.push(b'"');
+            }
+            // Text values are the same bounded labels; control bytes still cannot break the line.
+            Style::Text => out.extend(value.bytes().map(|b| if b < 0x20 || b == 0x7f { b'?' } else { b })),
+        }
+    }
+
+    fn end(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(match self {
+            Style::Json => b",\"target\":\"access\"}\n".as_slice(),
+            Style::Text => b"\n",
+        });
+    }
+}
+
+/// One access line for the request `f`, finished at `now`.
+pub fn write(style: Style, out: &mut Vec<u8>, f: &RequestFacts<'_>, now: std::time::SystemTime, cache: &mut SecondCache) {
+    style.start(out, now, cache);
+    style.text(out, "request_id", f.request_id);
+    style.text(out, "key_id", f.key_id.unwrap_or("-"));
+    style.text(out, "method", f.method);
+    style.text(out, "endpoint", f.endpoint);
+    style.name(out, "status");
     out.extend_from_slice(itoa::Buffer::new().format(f.status).as_bytes());
-    out.extend_from_slice(b" format=");
-    plain(out, f.format);
-    out.extend_from_slice(b" duration_ms=");
+    style.text(out, "format", f.format);
+    style.name(out, "duration_ms");
     millis(out, f.duration);
     if let Some(up) = f.upstream_secs {
-        out.extend_from_slice(b" upstream_ms=");
+        style.name(out, "upstream_ms");
         millis(out, up);
     }
     if let Some(e) = f.upstream_error {
-        out.extend_from_slice(b" upstream_error=");
-        plain(out, e);
+        style.text(out, "upstream_error", e);
     }
-    out.push(b'\n');
+    style.end(out);
 }
 
 #[cfg(test)]
@@ -149,7 +169,7 @@ mod tests {
         let now = UNIX_EPOCH + Duration::from_micros(1_796_220_000_000_042);
         let mut cache = (0, [0; 19]);
         let mut out = Vec::new();
-        json(&mut out, &facts("r-1", Some(0.5), Some("timeout")), now, &mut cache);
+        write(Style::Json, &mut out, &facts("r-1", Some(0.5), Some("timeout")), now, &mut cache);
         assert_eq!(out.last(), Some(&b'\n'));
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out)));
         assert_eq!(v["timestamp"], "2026-12-02T14:00:00.000042Z");
@@ -158,7 +178,7 @@ mod tests {
         assert_eq!((v["duration_ms"].as_f64(), v["upstream_ms"].as_f64()), (Some(1234.568), Some(500.0)));
         assert_eq!(v["upstream_error"], "timeout");
         out.clear();
-        json(&mut out, &facts("r-2", None, None), now + Duration::from_secs(1), &mut cache);
+        write(Style::Json, &mut out, &facts("r-2", None, None), now + Duration::from_secs(1), &mut cache);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap_or_default();
         assert_eq!(v["timestamp"], "2026-12-02T14:00:01.000042Z", "the cached second moves on");
         assert!(v.get("upstream_ms").is_none() && v.get("upstream_error").is_none());
@@ -167,12 +187,12 @@ mod tests {
     #[test]
     fn hostile_bytes_stay_inside_one_line() {
         let mut out = Vec::new();
-        json(&mut out, &facts("a\"b\\c\nd\u{1}", None, None), UNIX_EPOCH, &mut (0, [0; 19]));
+        write(Style::Json, &mut out, &facts("a\"b\\c\nd\u{1}", None, None), UNIX_EPOCH, &mut (0, [0; 19]));
         assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap_or_default();
         assert_eq!(v["request_id"], "a\"b\\c\nd\u{1}");
         out.clear();
-        text(&mut out, &facts("x\ny", Some(0.001), None), UNIX_EPOCH, &mut (0, [0; 19]));
+        write(Style::Text, &mut out, &facts("x\ny", Some(0.001), None), UNIX_EPOCH, &mut (0, [0; 19]));
         let line = String::from_utf8_lossy(&out);
         assert_eq!(line, "1970-01-01T00:00:00.000000Z  INFO access: request request_id=x?y key_id=crm method=GET endpoint=/api/tags status=504 format=xml duration_ms=1234.568 upstream_ms=1.000\n");
     }

@@ -132,11 +132,8 @@ impl AccessLog {
             let Ok(mut s) = s.try_borrow_mut() else { return };
             let (buf, cache) = &mut *s;
             buf.clear();
-            if self.json {
-                line::json(buf, facts, SystemTime::now(), cache);
-            } else {
-                line::text(buf, facts, SystemTime::now(), cache);
-            }
+            let style = if self.json { line::Style::Json } else { line::Style::Text };
+            line::write(style, buf, facts, SystemTime::now(), cache);
             shared.push(buf);
         });
     }
