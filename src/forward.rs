@@ -50,7 +50,12 @@ const MIN_SCANNED_KEY: usize = 8;
 /// would receive (in a field PHP does not read as the key, say, where no rewrite reaches):
 /// such a request is refused rather than sent, so a client key never reaches LiveAgent.
 pub fn carries_key(head: &[u8], body: &[u8], key: &[u8]) -> bool {
-    key.len() >= MIN_SCANNED_KEY && (memchr::memmem::find(head, key).is_some() || memchr::memmem::find(body, key).is_some())
+    if key.len() < MIN_SCANNED_KEY {
+        return false;
+    }
+    // One searcher for both: building it costs more than searching a small request.
+    let finder = memchr::memmem::Finder::new(key);
+    finder.find(head).is_some() || finder.find(body).is_some()
 }
 
 /// What happens to the `apikey` header on the way upstream.
@@ -109,7 +114,7 @@ pub fn upstream(t: &Target, req: &RequestParts<'_>, key: &KeySpec, gateway_key: 
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those the
 /// gateway sets itself.
-const NOT_FORWARDED: &[&str] = &[
+const NOT_FORWARDED: Names = Names::new(&[
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -125,11 +130,37 @@ const NOT_FORWARDED: &[&str] = &[
     "x-request-id",
     "x-forwarded-for",
     "x-forwarded-proto",
-];
+]);
 
-/// Whether `name` is one of `list` (any case).
-pub fn listed(name: &[u8], list: &[&str]) -> bool {
-    list.iter().any(|l| l.as_bytes().eq_ignore_ascii_case(name))
+/// A fixed list of field names, with the set of their lengths: most fields of a message are in
+/// no such list, and nearly all of those are told apart by their length alone.
+pub struct Names {
+    list: &'static [&'static str],
+    /// Bit `n` set when a name of length `n` is listed (`n` < 64; longer names set none and are
+    /// always compared).
+    lengths: u64,
+}
+
+impl Names {
+    pub const fn new(list: &'static [&'static str]) -> Self {
+        let mut lengths = 0u64;
+        let mut i = 0;
+        while i < list.len() {
+            if list[i].len() < 64 {
+                lengths |= 1 << list[i].len();
+            }
+            i += 1;
+        }
+        Names { list, lengths }
+    }
+
+    /// Whether `name` is listed (any case).
+    pub fn has(&self, name: &[u8]) -> bool {
+        if name.len() < 64 && self.lengths & (1 << name.len()) == 0 {
+            return false;
+        }
+        self.list.iter().any(|l| l.as_bytes().eq_ignore_ascii_case(name))
+    }
 }
 
 /// The fields a message's `Connection` fields name besides `close` and `keep-alive`: they
@@ -180,7 +211,7 @@ pub fn request_head(client: &RequestHead, up: &Upstream, facts: HeadFacts<'_>) -
     let hop = HopByHop::of(client.fields());
     for (name, value) in client.fields().iter() {
         let replaced = replace_key.is_some() && name.eq_ignore_ascii_case(APIKEY.as_bytes());
-        if !replaced && !listed(name, NOT_FORWARDED) && !hop.names(name) && !name.contains(&b'_') {
+        if !replaced && !NOT_FORWARDED.has(name) && !hop.names(name) && !name.contains(&b'_') {
             http1::field(&mut head, name, value);
         }
     }
@@ -265,6 +296,19 @@ mod tests {
 
     fn t(path: &str, query: Option<&str>) -> Target {
         target(path, query, None).unwrap_or_else(|_| panic!("{path} not routed"))
+    }
+
+    #[test]
+    fn names_are_found_in_any_case_and_only_when_listed() {
+        const LONG: &str = "x-a-field-name-that-is-longer-than-sixty-four-bytes-so-no-length-bit";
+        const N: Names = Names::new(&["te", "x-request-id", LONG]);
+        for name in ["te", "TE", "X-Request-Id", LONG, &LONG.to_ascii_uppercase()] {
+            assert!(N.has(name.as_bytes()), "{name}");
+        }
+        // Same lengths as listed names, and a length no listed name has.
+        for name in ["tf", "content-type", "x-request-ie", "", "server", &LONG.replace('x', "y"), &format!("{LONG}x")] {
+            assert!(!N.has(name.as_bytes()), "{name}");
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod http1;
 pub mod metrics;
 pub mod proxy;
 pub mod request;
+mod scan;
 #[cfg(test)]
 mod testkit;
 pub mod transcode;

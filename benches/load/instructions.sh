@@ -4,10 +4,11 @@
 # JSON body; counters zeroed after a warm-up, then `wrk -c8` for a few seconds; the gateway
 # process's instructions divided by the requests answered.
 #
-#   benches/load/instructions.sh BINARY [plain|logged|calendar|usage] [SECONDS]
+#   benches/load/instructions.sh BINARY [plain|logged|production|calendar|usage] [SECONDS]
 #
 # plain: a key with the default rate limit, no access log (log.level warn); logged: the same
-# with the access log on (JSON lines to stderr, a file here); calendar: a key with daily and
+# with the access log on (JSON lines to stderr, a file here); production: logged, and LiveAgent's
+# key substituted for the client's (compare.sh's production phase); calendar: a key with daily and
 # monthly quotas in Asia/Tokyo; usage: as calendar, while a loop reads GET /keys/{id} twice a
 # second (the usage endpoint's cost shows in the same total). Compare two binaries in one
 # sitting.
@@ -28,19 +29,21 @@ http { access_log off;
 EOF
 nginx -c "$work/nginx.conf"
 level=warn
-[ "$mode" = logged ] && level=info
+[ "$mode" = logged ] || [ "$mode" = production ] && level=info
 limits=""
-if [ "$mode" = logged ]; then mode_limits=plain; else mode_limits=$mode; fi
+case $mode in logged | production) mode_limits=plain ;; *) mode_limits=$mode ;; esac
+upstream_key=""
+[ "$mode" = production ] && upstream_key=', apikey: "liveagent-secret-key"'
 if [ "$mode_limits" != plain ]; then limits=", limits: {per_second: 1000000, burst: 1000000, per_day: 1000000000, per_month: 1000000000}, quota_timezone: Asia/Tokyo"; else limits=", limits: {per_second: 1000000, burst: 1000000}"; fi
 cat > "$work/gateway.yaml" <<EOF
 listen: "127.0.0.1:$gw"
 admin_listen: "127.0.0.1:$admin"
 threads: 1
 log: {level: $level, format: json}
-upstream: {url: "http://127.0.0.1:$up"}
+upstream: {url: "http://127.0.0.1:$up"$upstream_key}
 keys: [{id: bench, key: bench-key$limits}]
 EOF
-valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$bin" run --config "$work/gateway.yaml" 2>"$work/vg.err" &
+valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$work/cg.out" "$bin" run --config "$work/gateway.yaml" 2>"$work/vg.err" &
 vg=$!
 for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$admin/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 url="http://127.0.0.1:$gw/api/tags?apikey=bench-key"

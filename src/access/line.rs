@@ -12,7 +12,11 @@ pub type SecondCache = (u64, [u8; 19]);
 /// Writes `s` as the inside of a JSON string. Every value here is bounded by the gateway
 /// (ids, templates, labels), but a line must stay one valid line whatever it holds.
 fn json_str(out: &mut Vec<u8>, s: &str) {
-    for &b in s.as_bytes() {
+    // Nearly every value needs no escape: it goes in whole after one scan.
+    let bytes = s.as_bytes();
+    let plain = crate::scan::find(bytes, 0, crate::scan::json_escaped);
+    out.extend_from_slice(bytes.get(..plain).unwrap_or_default());
+    for &b in bytes.get(plain..).unwrap_or_default() {
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
@@ -111,7 +115,12 @@ impl Style {
                 out.push(b'"');
             }
             // Text values are the same bounded labels; control bytes still cannot break the line.
-            Style::Text => out.extend(value.bytes().map(|b| if b < 0x20 || b == 0x7f { b'?' } else { b })),
+            Style::Text => {
+                let bytes = value.as_bytes();
+                let plain = crate::scan::find(bytes, 0, crate::scan::control);
+                out.extend_from_slice(bytes.get(..plain).unwrap_or_default());
+                out.extend(bytes.get(plain..).unwrap_or_default().iter().map(|&b| if b < 0x20 || b == 0x7f { b'?' } else { b }));
+            }
         }
     }
 

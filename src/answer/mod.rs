@@ -14,8 +14,16 @@ use crate::admit::quota::Allowance;
 
 /// Fields of LiveAgent's streamed answer that describe its connection, or that the gateway
 /// sets itself.
-const NOT_RETURNED: &[&str] =
-    &["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "x-request-id"];
+const NOT_RETURNED: crate::forward::Names = crate::forward::Names::new(&[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "x-request-id",
+]);
 
 const RATE_PREFIX: &[u8] = b"x-ratelimit-";
 
@@ -24,7 +32,7 @@ const RATE_PREFIX: &[u8] = b"x-ratelimit-";
 /// LiveAgent's `X-RateLimit-*` pass.
 pub fn returned(name: &[u8], sized: bool) -> bool {
     let rate = name.get(..RATE_PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(RATE_PREFIX));
-    !rate && !crate::forward::listed(name, NOT_RETURNED) && (sized || !name.eq_ignore_ascii_case(b"content-length"))
+    !rate && !NOT_RETURNED.has(name) && (sized || !name.eq_ignore_ascii_case(b"content-length"))
 }
 
 /// The rate-limit fields of an answer whose quotas were asked (admitted or refused, whatever

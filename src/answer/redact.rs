@@ -3,21 +3,20 @@
 //! key it was sent back to the client. Each occurrence, as written raw, percent-encoded or
 //! JSON-escaped, is overwritten with `*` of the same length, so lengths and framing hold.
 
-/// The key's spellings to look for, and the tail of a stream held back in case one of them
-/// continues in the next piece.
-#[derive(Debug, Clone)]
-pub struct Redactor {
-    patterns: Vec<Vec<u8>>,
+use memchr::memmem::Finder;
+use std::cell::RefCell;
+use std::sync::Arc;
+
+/// The key's spellings, each with its searcher built once: building one costs more than a
+/// search of a small answer does. Its `Debug` shows no spelling.
+struct Spellings {
+    secret: String,
+    finders: Vec<Finder<'static>>,
     longest: usize,
-    held: Vec<u8>,
 }
 
-impl Redactor {
-    /// A redactor for `secret`; `None` for an empty one.
-    pub fn new(secret: &str) -> Option<Redactor> {
-        if secret.is_empty() {
-            return None;
-        }
+impl Spellings {
+    fn new(secret: &str) -> Self {
         let raw = secret.as_bytes().to_vec();
         let encoded: Vec<u8> = form_urlencoded::byte_serialize(secret.as_bytes()).flat_map(str::bytes).collect();
         let json = serde_json::to_string(secret).map(|s| s.trim_matches('"').replace('/', "\\/").into_bytes()).unwrap_or_default();
@@ -28,22 +27,62 @@ impl Redactor {
             }
         }
         let longest = patterns.iter().map(Vec::len).max().unwrap_or(0);
-        Some(Redactor { patterns, longest, held: Vec::new() })
+        Spellings { secret: secret.to_string(), finders: patterns.iter().map(|p| Finder::new(p).into_owned()).collect(), longest }
+    }
+}
+
+impl std::fmt::Debug for Spellings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spellings").field("spellings", &self.finders.len()).finish_non_exhaustive()
+    }
+}
+
+thread_local! {
+    /// The spellings of the key last redacted on this thread: a gateway substitutes one key (or
+    /// a few, per client key), so nearly every request finds them here.
+    static LAST: RefCell<Option<Arc<Spellings>>> = const { RefCell::new(None) };
+}
+
+/// The key's spellings to look for, and the tail of a stream held back in case one of them
+/// continues in the next piece.
+#[derive(Debug, Clone)]
+pub struct Redactor {
+    spellings: Arc<Spellings>,
+    held: Vec<u8>,
+}
+
+impl Redactor {
+    /// A redactor for `secret`; `None` for an empty one.
+    pub fn new(secret: &str) -> Option<Redactor> {
+        if secret.is_empty() {
+            return None;
+        }
+        let spellings = LAST.with(|last| {
+            let mut last = last.borrow_mut();
+            match last.as_ref() {
+                Some(known) if known.secret == secret => Arc::clone(known),
+                _ => Arc::clone(last.insert(Arc::new(Spellings::new(secret)))),
+            }
+        });
+        Some(Redactor { spellings, held: Vec::new() })
     }
 
     /// Whether `bytes` holds the key in any spelling.
     pub fn found(&self, bytes: &[u8]) -> bool {
-        self.patterns.iter().any(|p| memchr::memmem::find(bytes, p).is_some())
+        self.spellings.finders.iter().any(|f| f.find(bytes).is_some())
     }
 
     /// Overwrites every occurrence in `bytes`.
     pub fn whole(&self, bytes: &mut [u8]) {
-        for p in &self.patterns {
+        for f in &self.spellings.finders {
+            let len = f.needle().len();
             let mut from = 0;
-            while let Some(at) = memchr::memmem::find(&bytes[from..], p) {
+            while let Some(at) = bytes.get(from..).and_then(|rest| f.find(rest)) {
                 let start = from + at;
-                bytes[start..start + p.len()].fill(b'*');
-                from = start + p.len();
+                if let Some(found) = bytes.get_mut(start..start + len) {
+                    found.fill(b'*');
+                }
+                from = start + len;
             }
         }
     }
@@ -54,7 +93,7 @@ impl Redactor {
         self.held.extend_from_slice(piece);
         let mut held = std::mem::take(&mut self.held);
         self.whole(&mut held);
-        let keep = (self.longest - 1).min(held.len());
+        let keep = (self.spellings.longest - 1).min(held.len());
         let ready = held.len() - keep;
         out.extend_from_slice(&held[..ready]);
         held.drain(..ready);
@@ -83,6 +122,17 @@ mod tests {
         assert!(!text.contains("la/key") && !text.contains("la%2Fkey") && !text.contains("la\\/key"), "{text}");
         assert!(text.contains("apikey=************ HTTP") && text.contains("apikey: ********"), "{text}");
         assert!(Redactor::new("").is_none());
+        assert!(!format!("{r:?}").contains("key"), "{r:?}");
+    }
+
+    #[test]
+    fn another_key_gets_its_own_spellings() {
+        // The thread keeps the last key's searchers: a different key must not reuse them.
+        for (secret, other) in [("first-key", "second-key"), ("second-key", "first-key"), ("first-key", "second-key")] {
+            let r = Redactor::new(secret).unwrap_or_else(|| panic!("empty"));
+            assert!(r.found(format!("x{secret}y").as_bytes()), "{secret}");
+            assert!(!r.found(other.as_bytes()), "{secret} found {other}");
+        }
     }
 
     #[test]

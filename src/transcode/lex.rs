@@ -9,7 +9,7 @@
 use super::bail::{Bail, Lexed};
 use super::keys::{self, Key, Keys};
 use super::piece::BLOCK;
-use super::scan::{self, ends_string};
+use crate::scan::{self, ends_string};
 use std::borrow::Cow;
 
 /// One JSON value as the lexer hands it out. For a non-empty object or array the caller then

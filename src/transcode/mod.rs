@@ -10,7 +10,6 @@ mod bail;
 mod keys;
 mod lex;
 mod piece;
-mod scan;
 mod singular;
 pub mod xml;
 pub mod yaml;

@@ -10,8 +10,8 @@ use super::bail::{Bail, Lexed};
 use super::keys::same;
 use super::lex::{Item, Lexer};
 use super::piece::{self, Piece};
-use super::scan;
 use super::singular::singular;
+use crate::scan;
 use std::rc::Rc;
 
 const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n";

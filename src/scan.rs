@@ -1,4 +1,5 @@
-//! Owns the transcoder's byte scans, sixteen bytes at a time.
+//! Owns byte scans sixteen bytes at a time: the transcoder's, and the checks of header values
+//! and access-log strings.
 //!
 //! A scan compares a whole chunk at once (SSE2 on x86-64, through `wide`, which keeps this
 //! crate free of `unsafe`): finding the end of a 12-byte string costs one pass over one chunk
@@ -22,7 +23,16 @@ pub fn find(bytes: &[u8], from: usize, hit: impl Fn(Lanes) -> Lanes) -> usize {
         }
         at += CHUNK;
     }
-    // The last few bytes, padded to a chunk; lanes past the end are masked off.
+    if at >= bytes.len() {
+        return bytes.len();
+    }
+    // The last few bytes: the chunk that ends with them when the input is that long, its lanes
+    // before `at` (already looked at) masked off; otherwise padded to a chunk.
+    if let Some(last) = bytes.last_chunk::<CHUNK>() {
+        let seen = CHUNK - (bytes.len() - at);
+        let mask = hit(u8x16::new(*last)).to_bitmask() >> seen;
+        return if mask != 0 { at + mask.trailing_zeros() as usize } else { bytes.len() };
+    }
     let rest = bytes.get(at..).unwrap_or_default();
     let mut padded = [0u8; CHUNK];
     if let Some(head) = padded.get_mut(..rest.len()) {
@@ -67,6 +77,25 @@ pub fn ends_string(v: Lanes) -> Lanes {
     eq(v, b'"') | eq(v, b'\\') | at_most(v, 0x1F)
 }
 
+/// Bytes that would end a header field early: CR, LF and NUL.
+#[inline(always)]
+pub fn breaks_field(v: Lanes) -> Lanes {
+    eq(v, b'\r') | eq(v, b'\n') | eq(v, 0)
+}
+
+/// Bytes a JSON string cannot carry as they are: `"`, `\\`, control characters (and DEL,
+/// kept out of log lines too).
+#[inline(always)]
+pub fn json_escaped(v: Lanes) -> Lanes {
+    eq(v, b'"') | eq(v, b'\\') | at_most(v, 0x1F) | eq(v, 0x7F)
+}
+
+/// Control characters and DEL.
+#[inline(always)]
+pub fn control(v: Lanes) -> Lanes {
+    at_most(v, 0x1F) | eq(v, 0x7F)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +114,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_tail_chunk_overlaps_what_was_seen_without_finding_it_again() {
+        // 20 bytes: one whole chunk, then the last 16 reread; a hit in the first chunk's lanes
+        // must not be reported again from the tail.
+        let mut bytes = *b"aaaa\"aaaaaaaaaaaaaaa";
+        assert_eq!(find(&bytes, 5, ends_string), 20);
+        bytes[18] = b'\\';
+        assert_eq!(find(&bytes, 5, ends_string), 18);
+        assert_eq!(find(&bytes, 19, ends_string), 20);
+        assert_eq!(find(b"ab\r\ncd", 0, breaks_field), 2);
+        assert_eq!(find(b"value with a NUL\0", 0, breaks_field), 16);
+        assert_eq!(find(b"plain value of a field", 0, breaks_field), 22);
+        assert_eq!(find(b"tab\there and \x7f", 0, json_escaped), 3);
+        assert_eq!(find(b"no control here at all \x7f", 0, control), 23);
     }
 
     #[test]
