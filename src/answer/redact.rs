@@ -12,6 +12,7 @@ use std::sync::Arc;
 struct Spellings {
     secret: String,
     finders: Vec<Finder<'static>>,
+    shortest: usize,
     longest: usize,
 }
 
@@ -26,8 +27,10 @@ impl Spellings {
                 patterns.push(p);
             }
         }
+        let shortest = patterns.iter().map(Vec::len).min().unwrap_or(0);
         let longest = patterns.iter().map(Vec::len).max().unwrap_or(0);
-        Spellings { secret: secret.to_string(), finders: patterns.iter().map(|p| Finder::new(p).into_owned()).collect(), longest }
+        let finders = patterns.iter().map(|p| Finder::new(p).into_owned()).collect();
+        Spellings { secret: secret.to_string(), finders, shortest, longest }
     }
 }
 
@@ -69,7 +72,8 @@ impl Redactor {
 
     /// Whether `bytes` holds the key in any spelling.
     pub fn found(&self, bytes: &[u8]) -> bool {
-        self.spellings.finders.iter().any(|f| f.find(bytes).is_some())
+        // Most header values are shorter than any spelling of a key.
+        bytes.len() >= self.spellings.shortest && self.spellings.finders.iter().any(|f| f.find(bytes).is_some())
     }
 
     /// Overwrites every occurrence in `bytes`.
@@ -90,14 +94,18 @@ impl Redactor {
     /// Takes the next piece of a stream; appends to `out` what can be sent now. The last
     /// `longest - 1` bytes wait for the next piece or [`Redactor::finish`].
     pub fn feed(&mut self, piece: &[u8], out: &mut Vec<u8>) {
-        self.held.extend_from_slice(piece);
-        let mut held = std::mem::take(&mut self.held);
-        self.whole(&mut held);
-        let keep = (self.spellings.longest - 1).min(held.len());
-        let ready = held.len() - keep;
-        out.extend_from_slice(&held[..ready]);
-        held.drain(..ready);
-        self.held = held;
+        // The held tail and the piece go straight into `out` and are overwritten there: one
+        // copy of the body; only the new tail is copied back.
+        let start = out.len();
+        out.append(&mut self.held);
+        out.extend_from_slice(piece);
+        if let Some(fresh) = out.get_mut(start..) {
+            self.whole(fresh);
+        }
+        let keep = (self.spellings.longest - 1).min(out.len() - start);
+        let ready = out.len() - keep;
+        self.held.extend_from_slice(out.get(ready..).unwrap_or_default());
+        out.truncate(ready);
     }
 
     /// The end of the stream: what was held back.

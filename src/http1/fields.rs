@@ -26,11 +26,6 @@ impl Fields {
         }
     }
 
-    pub(super) fn text(&self, (start, end): Span) -> &str {
-        // Every span was cut from text at a character boundary, so this never falls back.
-        std::str::from_utf8(&self.raw[start as usize..end as usize]).unwrap_or("")
-    }
-
     fn bytes(&self, (start, end): Span) -> &[u8] {
         &self.raw[start as usize..end as usize]
     }

@@ -16,6 +16,9 @@ pub struct RequestHead {
     query: Option<Span>,
     http10: bool,
     fields: Fields,
+    /// The request line up to the end of the target, checked as UTF-8 once: method, path and
+    /// query are read from it many times per request.
+    line: String,
 }
 
 impl RequestHead {
@@ -34,9 +37,10 @@ impl RequestHead {
             return Err(HeadError::Malformed);
         };
         // httparse lets bytes above 0x7F through in the target; the gateway reads it as text.
-        if std::str::from_utf8(target.as_bytes()).is_err() {
-            return Err(HeadError::Malformed);
-        }
+        let (_, line_end) = span_in(input, target.as_bytes());
+        let line = input.get(..line_end as usize).and_then(|l| std::str::from_utf8(l).ok()).ok_or(HeadError::Malformed)?;
+        self.line.clear();
+        self.line.push_str(line);
         self.method = span_in(input, method.as_bytes());
         let (path, query) = split_target(target);
         self.path = path.map(|p| span_in(input, p.as_bytes()));
@@ -52,7 +56,11 @@ impl RequestHead {
     }
 
     pub fn method(&self) -> &str {
-        self.fields.text(self.method)
+        self.text(self.method)
+    }
+
+    fn text(&self, (start, end): Span) -> &str {
+        self.line.get(start as usize..end as usize).unwrap_or_default()
     }
 
     pub fn is_head(&self) -> bool {
@@ -61,11 +69,11 @@ impl RequestHead {
 
     /// The target's path; from an absolute-form target (`http://host/path`), its path part.
     pub fn path(&self) -> &str {
-        self.path.map_or("/", |p| self.fields.text(p))
+        self.path.map_or("/", |p| self.text(p))
     }
 
     pub fn query(&self) -> Option<&str> {
-        self.query.map(|q| self.fields.text(q))
+        self.query.map(|q| self.text(q))
     }
 
     pub fn http10(&self) -> bool {

@@ -78,10 +78,21 @@ fn replace_pairs_in(raw: &[u8], named: impl Fn(&[u8]) -> bool, value: &str) -> (
             out.push(b'&');
         }
         let raw_name = pair.iter().position(|&b| b == b'=').map_or(pair, |eq| &pair[..eq]);
-        if named(&percent_decode(raw_name)) {
+        // A name with nothing to decode is compared as it stands, without a copy.
+        let decoded;
+        let name = if raw_name.iter().any(|&b| b == b'%' || b == b'+') {
+            decoded = percent_decode(raw_name);
+            &decoded[..]
+        } else {
+            raw_name
+        };
+        if named(name) {
             out.extend_from_slice(raw_name);
             out.push(b'=');
-            out.extend(form_urlencoded::byte_serialize(value.as_bytes()).flat_map(str::bytes));
+            // The encoder hands out runs of the value, not single bytes.
+            for run in form_urlencoded::byte_serialize(value.as_bytes()) {
+                out.extend_from_slice(run.as_bytes());
+            }
             n += 1;
         } else {
             out.extend_from_slice(pair);
