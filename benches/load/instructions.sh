@@ -12,10 +12,15 @@
 # monthly quotas in Asia/Tokyo; usage: as calendar, while a loop reads GET /keys/{id} twice a
 # second (the usage endpoint's cost shows in the same total). Compare two binaries in one
 # sitting.
+#
+#   benches/load/instructions.sh nginx [SECONDS]
+#
+# The same count for nginx as compare.sh's production phase runs it (one worker, a JSON access
+# line per request with buffer=64k flush=1s, the key rewritten into the query, upstream
+# keep-alive), in one process (`master_process off`) so callgrind sees the worker.
 set -euo pipefail
-bin=$(realpath "$1")
-mode=${2:-plain}
-secs=${3:-8}
+if [ "$1" = nginx ]; then bin=nginx; secs=${2:-8}; mode=nginx; else bin=$(realpath "$1"); fi
+[ "$bin" = nginx ] || { mode=${2:-plain}; secs=${3:-8}; }
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; nginx -s stop -c "$work/nginx.conf" 2>/dev/null || true; rm -rf "$work"' EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -43,9 +48,26 @@ log: {level: $level, format: json}
 upstream: {url: "http://127.0.0.1:$up"$upstream_key}
 keys: [{id: bench, key: bench-key$limits}]
 EOF
-valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$work/cg.out" "$bin" run --config "$work/gateway.yaml" 2>"$work/vg.err" &
-vg=$!
-for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$admin/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+if [ "$mode" = nginx ]; then
+  cat > "$work/proxy.conf" <<EOF
+worker_processes 1; daemon off; master_process off; pid $work/proxy.pid; error_log $work/proxy.err;
+events { worker_connections 8192; }
+http {
+  log_format json escape=json '{"time":"\$time_iso8601","request_id":"\$request_id","method":"\$request_method","uri":"\$uri","status":\$status,"duration_ms":\$request_time,"upstream_ms":"\$upstream_response_time"}';
+  access_log $work/proxy-access.log json buffer=64k flush=1s;
+  tcp_nodelay on; keepalive_requests 1000000; keepalive_timeout 120s;
+  upstream liveagent { server 127.0.0.1:$up; keepalive 128; }
+  server { listen 127.0.0.1:$gw backlog=8192;
+    location / { proxy_pass http://liveagent\$uri?apikey=liveagent-secret-key; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; } } }
+EOF
+  valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$work/cg.out" nginx -c "$work/proxy.conf" 2>"$work/vg.err" &
+  vg=$!
+  for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$gw/" >/dev/null 2>&1 && break; sleep 0.2; done
+else
+  valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$work/cg.out" "$bin" run --config "$work/gateway.yaml" 2>"$work/vg.err" &
+  vg=$!
+  for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$admin/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+fi
 url="http://127.0.0.1:$gw/api/tags?apikey=bench-key"
 curl -sf "$url" >/dev/null
 wrk -t1 -c8 -d2s "$url" >/dev/null
