@@ -176,8 +176,9 @@ declare -A url pid
 url[direct]="http://127.0.0.1:$up"; pid[direct]=$up_worker
 url[nginx]="http://127.0.0.1:$ngx"; pid[nginx]=$ngx_worker
 url[gateway]="http://127.0.0.1:$gw"; pid[gateway]=$gw_pid
-# CPU ticks of one or more processes (every thread of each).
-ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+# CPU ticks of one or more processes (every thread of each): user and system together, then
+# system alone (the kernel's share: sockets, epoll, the loopback's packet processing).
+ticks() { local t=0 k=0 p; for p in "$@"; do read -r u s < <(awk '{print $14, $15}' "/proc/$p/stat"); t=$((t + u + s)); k=$((k + s)); done; echo "$t $k"; }
 # Peak RSS: of the largest process (an nginx with two workers: its largest worker).
 hwm_mb() { local p; for p in "$@"; do awk '/VmHWM/ {print $2}' "/proc/$p/status"; done | sort -n | tail -1 | awk '{printf "%.1f", $1 / 1024}'; }
 hz=$(getconf CLK_TCK)
@@ -191,16 +192,16 @@ run() {
   shift 4
   for _ in $(seq "$rounds"); do
     # shellcheck disable=SC2086 # a target may be several processes
-    local t0; t0=$(ticks ${pid[$target]})
+    local t0 k0; read -r t0 k0 < <(ticks ${pid[$target]})
     local line
     line=$(taskset -c "$wrk_cpus" wrk -t"$wrk_threads" -c"$conns" -d"${dur}s" "$@" -s "$here/report.lua" "${url[$target]}$path" | grep '^RESULT')
     # shellcheck disable=SC2086
-    local t1; t1=$(ticks ${pid[$target]})
-    results+=("$line $((t1 - t0))")
+    local t1 k1; read -r t1 k1 < <(ticks ${pid[$target]})
+    results+=("$line $((t1 - t0)) $((k1 - k0))")
   done
-  # RESULT requests seconds p50 p99 p999 errors cputicks: keep the median by requests/s.
+  # RESULT requests seconds p50 p99 p999 errors cputicks systicks: keep the median by requests/s.
   local med; med=$(printf '%s\n' "${results[@]}" | awk '{print $2 / $3, $0}' | sort -n | awk -v n="$rounds" 'NR == int((n + 1) / 2) {$1 = ""; print}')
-  read -r _ req secs p50 p99 p999 errs cpu <<<"$med"
+  read -r _ req secs p50 p99 p999 errs cpu sys <<<"$med"
   local rps; rps=$(awk -v r="$req" -v s="$secs" 'BEGIN {printf "%.0f", r / s}')
   local cpu10k; cpu10k=$(awk -v c="$cpu" -v r="$req" -v hz="$hz" 'BEGIN {printf "%.3f", c / hz / r * 10000}')
   rps_of["$phase/$target"]=$rps
@@ -210,7 +211,7 @@ run() {
   cpu_of["$phase/$target"]=$cpu10k
   p99_run["$phase/$target"]=$p99
   # shellcheck disable=SC2086
-  rows+=("| $phase | $target | $rps | $(awk -v v="$p50" 'BEGIN {printf "%.2f", v / 1000}') | $(awk -v v="$p99" 'BEGIN {printf "%.2f", v / 1000}') | $(awk -v v="$p999" 'BEGIN {printf "%.2f", v / 1000}') | $cpu10k | $(hwm_mb ${pid[$target]}) | ${vs_nginx:--} | ${vs_direct:--} | $errs |")
+  rows+=("| $phase | $target | $rps | $(awk -v v="$p50" 'BEGIN {printf "%.2f", v / 1000}') | $(awk -v v="$p99" 'BEGIN {printf "%.2f", v / 1000}') | $(awk -v v="$p999" 'BEGIN {printf "%.2f", v / 1000}') | $cpu10k | $(awk -v c="$cpu" -v k="$sys" 'BEGIN {printf "%.0f%%", c ? 100 * k / c : 0}') | $(hwm_mb ${pid[$target]}) | ${vs_nginx:--} | ${vs_direct:--} | $errs |")
   [ "$errs" = 0 ] || echo "warning: $errs errors in $phase / $target" >&2
 }
 
@@ -282,8 +283,8 @@ read -r slow_opened slow_closed slow_median slow_max <"$work/slow.out"
 echo
 echo "liveagent-gateway load comparison ($mode: ${dur} s per round, $rounds round(s), median), $(nproc) CPUs, $(uname -r)"
 echo
-echo "| phase | target | req/s | p50 ms | p99 ms | p99.9 ms | CPU s / 10k req | peak RSS MB | gateway/nginx | vs direct | errors |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| phase | target | req/s | p50 ms | p99 ms | p99.9 ms | CPU s / 10k req | of it in the kernel | peak RSS MB | gateway/nginx | vs direct | errors |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
 echo "Open-loop latency at half of nginx's small-JSON saturation rate (32 connections; median of $lat_rounds round(s) by p99):"
