@@ -97,7 +97,10 @@ impl KeyStore {
         let candidates = self.index.get(&prefix(&digest))?;
         candidates
             .iter()
-            .filter_map(|&(i, j)| Some((self.keys.get(i)?, self.keys.get(i)?.digests.get(j)?)))
+            .filter_map(|&(i, j)| {
+                let key = self.keys.get(i)?;
+                Some((key, key.digests.get(j)?))
+            })
             .find(|(_, d)| bool::from(d.sha256.ct_eq(&digest)))
     }
 

@@ -71,13 +71,14 @@ impl ServeHttp for Admin {
             }
             "/keys" => {
                 let mut keys = Vec::with_capacity(rt.store.len());
+                let mut redis_failed = false;
                 for key in rt.store.keys() {
-                    keys.push(self.key_json(&rt, key).await);
+                    keys.push(self.key_json(&rt, key, &mut redis_failed).await);
                 }
                 reply(200, JSON, serde_json::json!({ "keys": keys }).to_string().into_bytes())
             }
             p => match p.strip_prefix("/keys/").map(|id| rt.store.get(id)) {
-                Some(Some(key)) => reply(200, JSON, self.key_json(&rt, key).await.to_string().into_bytes()),
+                Some(Some(key)) => reply(200, JSON, self.key_json(&rt, key, &mut false).await.to_string().into_bytes()),
                 Some(None) => reply(404, JSON, br#"{"error":"no such key id"}"#.to_vec()),
                 None => reply(404, TEXT, b"not found\n".to_vec()),
             },
@@ -87,19 +88,30 @@ impl ServeHttp for Admin {
 
 impl Admin {
     /// Where `key`'s quotas stand: from Redis when quotas are shared (so every replica tells
-    /// the same), else from this replica's counters.
-    async fn usage(&self, rt: &Runtime, key: &KeySpec) -> Result<(crate::admit::quota::Allowance, Source), &'static str> {
+    /// the same), else from this replica's counters. `failed` is shared by the keys of one
+    /// listing or scrape: once Redis failed (each failure waits up to `redis.timeout`), the
+    /// remaining keys are not asked, so an unreachable Redis costs a scrape one wait and one
+    /// warning, not one per key (a scrape of 100 keys would outlast Prometheus' timeout).
+    async fn usage(
+        &self,
+        rt: &Runtime,
+        key: &KeySpec,
+        failed: &mut bool,
+    ) -> Result<(crate::admit::quota::Allowance, Source), &'static str> {
+        const UNAVAILABLE: &str = "shared quota store unavailable";
         match &rt.redis {
+            Some(_) if *failed => Err(UNAVAILABLE),
             Some((store, _)) => store.peek(key).await.map(|a| (a, Source::Shared)).map_err(|e| {
-                tracing::warn!(error = %e, key_id = %key.id, "cannot read a key's usage from redis");
-                "shared quota store unavailable"
+                *failed = true;
+                tracing::warn!(error = %e, key_id = %key.id, "cannot read keys' usage from redis; the keys after this one are not asked this time");
+                UNAVAILABLE
             }),
             None => Ok((self.shared.quotas.peek(key), Source::Local)),
         }
     }
 
-    async fn key_json(&self, rt: &Runtime, key: &KeySpec) -> serde_json::Value {
-        let usage = self.usage(rt, key).await;
+    async fn key_json(&self, rt: &Runtime, key: &KeySpec, redis_failed: &mut bool) -> serde_json::Value {
+        let usage = self.usage(rt, key, redis_failed).await;
         usage::key_json(key, self.shared.quotas.now(), usage)
     }
 
@@ -115,9 +127,10 @@ impl Admin {
             }
         }
         let mut counted = Vec::new();
+        let mut redis_failed = false;
         for key in rt.store.keys().iter().filter(|k| k.limits.per_day.is_some() || k.limits.per_month.is_some()) {
             // A key whose usage cannot be read now keeps no stale series.
-            if let Ok((a, _)) = self.usage(rt, key).await {
+            if let Ok((a, _)) = self.usage(rt, key, &mut redis_failed).await {
                 counted.push((key.id.as_str(), a));
             }
         }

@@ -203,3 +203,36 @@ async fn two_replicas_report_the_same_usage_from_redis() {
     assert!(text.contains("liveagent_gateway_quota_used{key_id=\"shop\",window=\"day\"} 4"), "{text}");
     assert!(text.contains("liveagent_gateway_quota_limit{key_id=\"shop\",window=\"month\"} 20000"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unanswering_redis_costs_a_scrape_one_wait_not_one_per_key() {
+    // A Redis that accepts connections and never answers: every read of it waits its timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let redis_addr = silent.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in silent.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    let sim = sim().await;
+    let keys_yaml: String = (0..12).map(|i| format!("  - {{id: k{i}, key: key-number-{i}, limits: {{per_day: 1000}}}}\n")).collect();
+    let extra = format!("redis:\n  url: \"redis://{redis_addr}\"\n  timeout: 150ms\n  on_error: allow\n");
+    let gw = managed(&sim.base_url(), &format!("keys:\n{keys_yaml}"), &extra).await;
+    let warnings = |gw: &GatewayProc| gw.logs().matches("cannot read keys' usage from redis").count();
+
+    let text = metrics(&gw).await;
+    assert!(text.contains("liveagent_gateway_build_info"), "{text}");
+    assert!(!text.contains("liveagent_gateway_quota_used{"), "no usage could be read: {text}");
+    assert_eq!(warnings(&gw), 1, "one warning for the scrape, not one per key; logs:\n{}", gw.logs());
+
+    let listing = admin_get(&gw, "/keys", Some(ADMIN_TOKEN)).await;
+    assert_eq!(listing.status(), 200);
+    let listing: serde_json::Value = listing.json().await.unwrap();
+    let keys = listing["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 12);
+    for key in keys {
+        assert_eq!(key["usage"]["error"], "shared quota store unavailable", "{key}");
+    }
+    assert_eq!(warnings(&gw), 2, "one more for the listing; logs:\n{}", gw.logs());
+}
