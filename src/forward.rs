@@ -112,25 +112,29 @@ pub fn upstream(t: &Target, req: &RequestParts<'_>, key: &KeySpec, gateway_key: 
     Upstream { path_and_query, body, header_key }
 }
 
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus those the
-/// gateway sets itself.
-const NOT_FORWARDED: Names = Names::new(&[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "accept",
-    "accept-encoding",
-    "content-length",
-    "expect",
-    "x-request-id",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-]);
+/// Fields that describe one connection, not the message (RFC 9110 §7.6.1): passed on in
+/// neither direction.
+pub const HOP_BY_HOP: [&str; 7] = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+
+/// The client's fields LiveAgent does not receive: the hop-by-hop ones, and those the gateway
+/// sets itself.
+const NOT_FORWARDED: Names = Names::new(&joined::<7, 8, 15>(
+    HOP_BY_HOP,
+    ["host", "accept", "accept-encoding", "content-length", "expect", "x-request-id", "x-forwarded-for", "x-forwarded-proto"],
+));
+
+/// `a` then `b`, as one array (`N` = `A + B`, checked when compiling): a list of names made
+/// of two, still searched as one.
+pub const fn joined<const A: usize, const B: usize, const N: usize>(a: [&'static str; A], b: [&'static str; B]) -> [&'static str; N] {
+    assert!(N == A + B);
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = if i < A { a[i] } else { b[i - A] };
+        i += 1;
+    }
+    out
+}
 
 /// A fixed list of field names, with the set of their lengths: most fields of a message are in
 /// no such list, and nearly all of those are told apart by their length alone.

@@ -11,19 +11,11 @@ pub use error::{Failure, GatewayError};
 pub use shape::Shaped;
 
 use crate::admit::quota::Allowance;
+use crate::forward::{self, Names};
 
 /// Fields of LiveAgent's streamed answer that describe its connection, or that the gateway
 /// sets itself.
-const NOT_RETURNED: crate::forward::Names = crate::forward::Names::new(&[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "x-request-id",
-]);
+const NOT_RETURNED: Names = Names::new(&forward::joined::<7, 1, 8>(forward::HOP_BY_HOP, ["x-request-id"]));
 
 const RATE_PREFIX: &[u8] = b"x-ratelimit-";
 
