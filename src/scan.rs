@@ -77,6 +77,29 @@ pub fn ends_string(v: Lanes) -> Lanes {
     eq(v, b'"') | eq(v, b'\\') | at_most(v, 0x1F)
 }
 
+/// Where the closing quote stands of the JSON string whose text starts at `from`, when the
+/// string is plain: no escape, no control character and nothing [`notable`] before the quote.
+/// `None` otherwise, and when fewer than sixteen bytes are left to read a chunk from. Only the
+/// quote decides where the next read starts; the rest is checked beside it, so a run of short
+/// strings costs one compare per chunk in the chain from one string to the next.
+#[inline(always)]
+pub fn plain_string_end(bytes: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    loop {
+        let v = u8x16::new(*bytes.get(at..)?.first_chunk::<CHUNK>()?);
+        let quote = eq(v, b'"').to_bitmask();
+        let bad = (eq(v, b'\\') | at_most(v, 0x1F) | notable(v)).to_bitmask();
+        if quote != 0 {
+            let end = quote.trailing_zeros();
+            return (bad & ((1 << end) - 1) == 0).then_some(at + end as usize);
+        }
+        if bad != 0 {
+            return None;
+        }
+        at += CHUNK;
+    }
+}
+
 /// Bytes that would end a header field early: CR, LF and NUL.
 #[inline(always)]
 pub fn breaks_field(v: Lanes) -> Lanes {
@@ -130,6 +153,28 @@ mod tests {
         assert_eq!(find(b"plain value of a field", 0, breaks_field), 22);
         assert_eq!(find(b"tab\there and \x7f", 0, json_escaped), 3);
         assert_eq!(find(b"no control here at all \x7f", 0, control), 23);
+    }
+
+    #[test]
+    fn plain_strings_end_at_their_quote_and_others_are_refused() {
+        for len in 0..40 {
+            let text: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let mut body = text.clone();
+            body.extend_from_slice(b"\",\n  \"next\":\"0123456789abcdef\"");
+            assert_eq!(plain_string_end(&body, 0), Some(len), "plain of length {len}");
+            for bad_at in 0..len {
+                for bad in [b'\\', b'\n', 0x01, b'&', b'<', b'>', b'\'', 0x7F, 0xC3] {
+                    let mut body = body.clone();
+                    body[bad_at] = bad;
+                    assert_eq!(plain_string_end(&body, 0), None, "{bad:#x} at {bad_at} of {len}");
+                }
+            }
+            // A notable byte after the quote is the next item's, not this string's.
+            let mut after = body.clone();
+            after[len + 1] = b'&';
+            assert_eq!(plain_string_end(&after, 0), Some(len));
+        }
+        assert_eq!(plain_string_end(b"short\"", 0), None, "fewer than sixteen bytes left");
     }
 
     #[test]

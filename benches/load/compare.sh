@@ -49,26 +49,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
 # LiveAgent bodies in LiveAgent's layout: a customer (the documented example), and customer
 # lists of about 4 KB and 256 KB.
 mkdir -p "$work/www/api"
-python3 - "$work/www/api" <<'PY'
-import json, sys
-out = sys.argv[1]
-seed = json.load(open("tests/fixtures/seed/customers-list.json"))["response"]["customers"][0]
-def la(v, i=0):  # LiveAgent's layout: 2-space indent, "key":value
-    pad = " " * i
-    if isinstance(v, dict):
-        return "{\n" + ",\n".join(f'{pad}  {json.dumps(k)}:{la(x, i + 2)}' for k, x in v.items()) + f"\n{pad}}}"
-    if isinstance(v, list):
-        return "[\n" + ",\n".join(f"{pad}  {la(x, i + 2)}" for x in v) + f"\n{pad}]"
-    return json.dumps(v, ensure_ascii=False)
-open(f"{out}/small", "w").write(open("tests/fixtures/seed/customer.json").read())
-for name, size in (("4k", 4096), ("256k", 262144)):
-    items, body = [], ""
-    while len(body) < size:
-        c = dict(seed, contactid=f"cid{len(items):05}", email=f"customer{len(items)}@example.com")
-        items.append(c)
-        body = la({"response": {"customers": items}}) + "\n"
-    open(f"{out}/{name}", "w").write(body)
-PY
+python3 "$here/bodies.py" "$work/www/api"
 
 # nginx's workers run unprivileged: the bodies must be readable by them.
 chmod -R a+rX "$work"

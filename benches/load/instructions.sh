@@ -4,14 +4,15 @@
 # JSON body; counters zeroed after a warm-up, then `wrk -c8` for a few seconds; the gateway
 # process's instructions divided by the requests answered.
 #
-#   benches/load/instructions.sh BINARY [plain|logged|production|calendar|usage] [SECONDS]
+#   benches/load/instructions.sh BINARY [plain|logged|production|calendar|usage|list|list.xml] [SECONDS]
 #
 # plain: a key with the default rate limit, no access log (log.level warn); logged: the same
 # with the access log on (JSON lines to stderr, a file here); production: logged, and LiveAgent's
 # key substituted for the client's (compare.sh's production phase); calendar: a key with daily and
 # monthly quotas in Asia/Tokyo; usage: as calendar, while a loop reads GET /keys/{id} twice a
-# second (the usage endpoint's cost shows in the same total). Compare two binaries in one
-# sitting.
+# second (the usage endpoint's cost shows in the same total); list: as plain, the answer the
+# 256 KB customer list of compare.sh (JSON passed through); list.xml: the same list as `.xml`.
+# Compare two binaries in one sitting.
 #
 #   benches/load/instructions.sh nginx [SECONDS]
 #
@@ -30,13 +31,17 @@ worker_processes 1; daemon on; pid $work/nginx.pid; error_log $work/nginx.err;
 events { worker_connections 1024; }
 http { access_log off;
   server { listen 127.0.0.1:$up; location / { default_type application/json;
-    return 200 '{"response":{"status":"OK","statuscode":200,"tags":[{"id":"t1","name":"VIP"}]}}'; } } }
+    return 200 '{"response":{"status":"OK","statuscode":200,"tags":[{"id":"t1","name":"VIP"}]}}'; }
+    location /api/customers { default_type application/json; alias $work/www/256k; } } }
 EOF
+mkdir -p "$work/www"
+python3 "$(dirname "$0")/bodies.py" "$work/www"
+chmod -R a+rX "$work"
 nginx -c "$work/nginx.conf"
 level=warn
 [ "$mode" = logged ] || [ "$mode" = production ] && level=info
 limits=""
-case $mode in logged | production) mode_limits=plain ;; *) mode_limits=$mode ;; esac
+case $mode in logged | production | list | list.xml) mode_limits=plain ;; *) mode_limits=$mode ;; esac
 upstream_key=""
 [ "$mode" = production ] && upstream_key=', apikey: "liveagent-secret-key"'
 if [ "$mode_limits" != plain ]; then limits=", limits: {per_second: 1000000, burst: 1000000, per_day: 1000000000, per_month: 1000000000}, quota_timezone: Asia/Tokyo"; else limits=", limits: {per_second: 1000000, burst: 1000000}"; fi
@@ -68,7 +73,11 @@ else
   vg=$!
   for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$admin/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 fi
-url="http://127.0.0.1:$gw/api/tags?apikey=bench-key"
+case $mode in
+  list) url="http://127.0.0.1:$gw/api/customers?apikey=bench-key" ;;
+  list.xml) url="http://127.0.0.1:$gw/api/customers.xml?apikey=bench-key" ;;
+  *) url="http://127.0.0.1:$gw/api/tags?apikey=bench-key" ;;
+esac
 curl -sf "$url" >/dev/null
 wrk -t1 -c8 -d2s "$url" >/dev/null
 callgrind_control -z "$vg" >/dev/null

@@ -56,6 +56,31 @@ impl<'a> Lexer<'a> {
         Lexer { text, pos: 0, depth: 0, keys: Keys::default(), key_hash: 0, plain: false, string_at: 0 }
     }
 
+    /// A lexer reading `text` from `pos` on, for a second look at a stretch of it.
+    pub fn starting_at(text: &'a str, pos: usize) -> Self {
+        Lexer { pos, ..Lexer::new(text) }
+    }
+
+    pub fn text(&self) -> &'a str {
+        self.text
+    }
+
+    /// Where the lexer stands in the text.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Moves to `pos` at the same depth: onto a stretch of text a caller has read itself, or
+    /// back to where it was before it tried to.
+    pub fn jump(&mut self, pos: usize) {
+        self.pos = pos;
+    }
+
+    /// The next byte that is not whitespace, the position moved onto it.
+    pub fn peek(&mut self) -> Option<u8> {
+        self.skip_ws()
+    }
+
     fn byte(&self, at: usize) -> Option<u8> {
         self.text.as_bytes().get(at).copied()
     }

@@ -37,6 +37,16 @@ impl Piece {
         Piece { block, len: bytes.len(), long }
     }
 
+    /// The run padded to a block, when it fits in one.
+    #[inline(always)]
+    pub fn block(&self) -> Option<&[u8; BLOCK]> {
+        (self.len <= BLOCK).then_some(&self.block)
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        self.block.get(..self.len).unwrap_or(&self.long)
+    }
+
     #[inline(always)]
     pub fn append_to(&self, out: &mut Vec<u8>) {
         if self.len <= BLOCK {

@@ -12,6 +12,7 @@ use super::lex::{Item, Lexer};
 use super::piece::{self, Piece};
 use super::singular::singular;
 use crate::scan;
+use records::Records;
 use std::rc::Rc;
 
 const DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n";
@@ -45,7 +46,14 @@ pub fn to_xml(value: &serde_json::Value) -> Result<String, super::TranscodeError
 /// Writes JSON `text` as a LiveAgent XML document. A top-level `{"response": …}` object
 /// supplies the root's content; any other top-level value is wrapped whole in `<response>`.
 pub(super) fn document(text: &str) -> Lexed<Vec<u8>> {
+    document_with(text, true)
+}
+
+/// [`document`], with or without writing lists' records from templates (`records`): the tests
+/// hold the two to the same output.
+fn document_with(text: &str, records: bool) -> Lexed<Vec<u8>> {
     let mut w = Writer {
+        records,
         out: Vec::with_capacity(text.len() + text.len() / 4 + 64),
         tags: Tags::default(),
         open: Vec::new(),
@@ -83,6 +91,8 @@ struct Writer {
     open: Vec<Open>,
     /// Most bytes `out` may hold (see `output_budget`).
     budget: usize,
+    /// Whether lists' records are written from templates (see `records`).
+    records: bool,
 }
 
 /// An object or array whose members are being written.
@@ -91,6 +101,8 @@ struct Open {
     tag: Rc<Written>,
     /// For an array, the tags of its items; `None` for an object.
     items: Option<Rc<Written>>,
+    /// For an array, the template its records are written from.
+    records: Records,
     /// Whether no member has been read yet.
     first: bool,
 }
@@ -184,6 +196,11 @@ fn element(lex: &mut Lexer<'_>, w: &mut Writer, tag: &Rc<Written>, item: Item<'_
                     break;
                 }
                 first = false;
+                if let Some(top) = w.open.last_mut().filter(|_| w.records) {
+                    if top.records.write(lex, &mut w.out, &mut w.tags, &items, depth, w.budget)? {
+                        continue;
+                    }
+                }
                 let value = lex.value()?;
                 // An array directly inside an array has no key of its own: its items are `item`.
                 if start(w, lex, &items, value, "")? {
@@ -228,7 +245,7 @@ fn start(w: &mut Writer, lex: &Lexer<'_>, tag: &Rc<Written>, item: Item<'_>, lis
             w.out.push(b'\n');
             let depth = w.open.len() + 1;
             let items = matches!(item, Item::Array { .. }).then(|| Rc::new(Written::new(&Tag::named(singular(list_key)), depth)));
-            w.open.push(Open { tag: Rc::clone(tag), items, first: true });
+            w.open.push(Open { tag: Rc::clone(tag), items, records: Records::default(), first: true });
             return Ok(true);
         }
     }
@@ -327,6 +344,9 @@ pub fn is_xml_name(s: &str) -> bool {
         && !b.get(..3).is_some_and(|p| p.eq_ignore_ascii_case(b"xml"))
         && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
 }
+
+#[path = "xml_records.rs"]
+mod records;
 
 #[cfg(test)]
 #[path = "xml_tests.rs"]
