@@ -105,7 +105,9 @@ pub fn transcode(body: &[u8], format: Format) -> Result<Vec<u8>, TranscodeError>
         parse(body)?;
         return Ok(body.to_vec());
     }
-    match std::str::from_utf8(body).ok().map(|text| stream(text, format)) {
+    // A whole body checked thirty-two bytes at a time (std's check takes a word or two): for a
+    // 256 KB list it was 8% of the transcoding.
+    match simdutf8::basic::from_utf8(body).ok().map(|text| stream(text, format)) {
         Some(Ok(out)) => Ok(out),
         _ => render(&parse(body)?, format),
     }
