@@ -107,7 +107,7 @@ struct Open {
     tag: Rc<Written>,
     /// For an array, the tags of its items; `None` for an object.
     items: Option<Rc<Written>>,
-    /// For an array, the template its records are written from.
+    /// For an array, the templates its records are written from.
     records: Records,
     /// Whether no member has been read yet.
     first: bool,

@@ -157,13 +157,16 @@ impl Records {
         depth: usize,
         budget: usize,
     ) -> Lexed<bool> {
+        if !self.worth_a_try(lex) {
+            return Ok(false);
+        }
+        // Made only now: a list of scalars does not pay for clearing it per item.
         let mut stage = Stage { buf: [0; 512], at: 0 };
         // Where the `,` before the record being tried stands: a record that does not fit is
         // left to the general writer from there.
         let mut comma = None;
         loop {
-            let gone = self.misses >= MISSES && self.misses.saturating_mul(8) > self.hits;
-            if gone || lex.peek() != Some(b'{') || self.refused == Some(lex.position()) {
+            if comma.is_some() && !self.worth_a_try(lex) {
                 return Ok(Self::stop(lex, comma));
             }
             if out.len() > budget {
@@ -205,6 +208,13 @@ impl Records {
             comma = Some(pos);
             lex.jump(pos + 1);
         }
+    }
+
+    /// Whether the next item is a record to try: the list has not given up, and the item is
+    /// an object that has not been refused already.
+    fn worth_a_try(&self, lex: &mut Lexer<'_>) -> bool {
+        let gone = self.misses >= MISSES && self.misses.saturating_mul(8) > self.hits;
+        !gone && lex.peek() == Some(b'{') && self.refused != Some(lex.position())
     }
 
     /// Leaves the lexer where the general writer goes on: at the `,` after the last record
