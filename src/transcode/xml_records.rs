@@ -23,7 +23,6 @@
 use super::{escape_into, indent, text, Tags, Written};
 use crate::scan;
 use crate::transcode::bail::{Bail, Lexed};
-use crate::transcode::keys::same;
 use crate::transcode::lex::{Item, Lexer};
 use crate::transcode::piece::{Piece, BLOCK};
 
@@ -90,7 +89,7 @@ impl Stretch {
                 None => bytes.get(at..end).is_some_and(|here| here == self.head.to_le_bytes().get(..self.len).unwrap_or_default()),
             },
             16..=32 => word(at) == Some(self.head) && word(end - 16) == Some(self.tail),
-            _ => bytes.get(at..end).is_some_and(|here| same(here, &self.long)),
+            _ => bytes.get(at..end).is_some_and(|here| *here == *self.long),
         };
         fits.then_some(end)
     }
