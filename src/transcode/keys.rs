@@ -144,6 +144,36 @@ fn with(mut filter: [u64; 4], hash: u64) -> [u64; 4] {
     filter
 }
 
+const SLOTS: usize = 64;
+
+/// What a writer wrote for recently seen keys (a tag, a key as YAML writes it), by key hash
+/// and depth: a list repeats the same keys in every item, so nearly every key is found here
+/// and skips the checks and the building of what is written for it.
+pub struct Recent<T> {
+    slots: [Option<Slot<T>>; SLOTS],
+}
+
+/// Key hash, depth, the key itself, and what is written for it.
+type Slot<T> = (u64, usize, Box<str>, T);
+
+impl<T> Default for Recent<T> {
+    fn default() -> Self {
+        Recent { slots: std::array::from_fn(|_| None) }
+    }
+}
+
+impl<T> Recent<T> {
+    /// What is written for `key` at `depth`, made with `make` if it is not cached yet.
+    #[inline(always)]
+    pub fn get(&mut self, key: &str, hash: u64, depth: usize, make: impl FnOnce() -> T) -> &T {
+        let slot = &mut self.slots[(hash as usize ^ depth) % SLOTS];
+        if !matches!(slot, Some((h, d, k, _)) if *h == hash && *d == depth && same(k.as_bytes(), key.as_bytes())) {
+            *slot = None;
+        }
+        &slot.get_or_insert_with(|| (hash, depth, key.into(), make())).3
+    }
+}
+
 /// `a == b` for the short stretches around keys, in two overlapping compares instead of a call
 /// to `memcmp`: a compare happens once per member.
 pub fn same(a: &[u8], b: &[u8]) -> bool {

@@ -7,7 +7,7 @@
 //! forbids become U+FFFD, so the output is well-formed whatever the input.
 
 use super::bail::{Bail, Lexed};
-use super::keys::same;
+use super::keys::Recent;
 use super::lex::{Item, Lexer};
 use super::piece::{self, Piece};
 use super::singular::singular;
@@ -135,31 +135,15 @@ impl Written {
     }
 }
 
-const SLOTS: usize = 64;
-
 /// Tags of recently seen keys by key hash and depth. A list repeats the same keys in every
 /// item, so nearly every key is found here and skips the name check and the tag building.
-struct Tags {
-    slots: [Option<Slot>; SLOTS],
-}
-
-/// Key hash, depth, the key itself, and its tags.
-type Slot = (u64, usize, Box<str>, Rc<Written>);
-
-impl Default for Tags {
-    fn default() -> Self {
-        Tags { slots: std::array::from_fn(|_| None) }
-    }
-}
+#[derive(Default)]
+struct Tags(Recent<Rc<Written>>);
 
 impl Tags {
     /// The tags of `key` at `depth`, built and cached if they are not cached yet.
     fn get(&mut self, key: &str, hash: u64, depth: usize) -> &Rc<Written> {
-        let slot = &mut self.slots[(hash as usize ^ depth) % SLOTS];
-        if !matches!(slot, Some((h, d, k, _)) if *h == hash && *d == depth && same(k.as_bytes(), key.as_bytes())) {
-            *slot = None;
-        }
-        &slot.get_or_insert_with(|| (hash, depth, key.into(), Rc::new(Written::new(&Tag::for_key(key), depth)))).3
+        self.0.get(key, hash, depth, || Rc::new(Written::new(&Tag::for_key(key), depth)))
     }
 }
 

@@ -8,6 +8,7 @@
 //! Everything else is double-quoted with escapes for what YAML cannot carry raw.
 
 use super::bail::{Bail, Lexed};
+use super::keys::Recent;
 use super::lex::{Item, Lexer};
 
 /// Keys longer than this are written as explicit `? key` entries: YAML limits implicit keys
@@ -22,7 +23,12 @@ pub fn to_yaml(value: &serde_json::Value) -> Result<String, super::TranscodeErro
 /// Writes JSON `text` as one YAML document.
 pub(super) fn document(text: &str) -> Lexed<String> {
     let mut lex = Lexer::new(text);
-    let mut w = Writer { out: String::with_capacity(text.len() + 64), open: Vec::new(), budget: super::output_budget(text.len()) };
+    let mut w = Writer {
+        out: String::with_capacity(text.len() + 64),
+        open: Vec::new(),
+        keys: Recent::default(),
+        budget: super::output_budget(text.len()),
+    };
     w.out.push_str("---");
     match lex.value()? {
         value @ (Item::Object { empty: false } | Item::Array { empty: false }) => {
@@ -46,6 +52,8 @@ struct Writer {
     /// The mappings and sequences being written, innermost last: a stack on the heap, so
     /// nesting as deep as the lexer reads cannot overflow the thread's stack.
     open: Vec<Block>,
+    /// Keys as written (plain or quoted), for the keys a list repeats in every item.
+    keys: Recent<Box<str>>,
     /// Most bytes `out` may hold (see `output_budget`).
     budget: usize,
 }
@@ -104,14 +112,15 @@ impl Writer {
                 if !inline {
                     pad(&mut self.out, indent);
                 }
-                self.entry(lex, &key, indent)?;
+                let hash = lex.key_hash();
+                self.entry(lex, &key, hash, indent)?;
             }
         }
         Ok(())
     }
 
-    /// One mapping entry at `indent`, its key already read.
-    fn entry(&mut self, lex: &mut Lexer<'_>, key: &str, indent: usize) -> Lexed<()> {
+    /// One mapping entry at `indent`, its key (of hash `hash`) already read.
+    fn entry(&mut self, lex: &mut Lexer<'_>, key: &str, hash: u64, indent: usize) -> Lexed<()> {
         // The limit is on the key as written: escapes can make it up to 4 times its bytes.
         let written = if key.len() * 4 + 2 <= MAX_IMPLICIT_KEY {
             None
@@ -138,7 +147,11 @@ impl Writer {
                 indent
             }
             None => {
-                string(&mut self.out, key);
+                self.out.push_str(self.keys.get(key, hash, 0, || {
+                    let mut k = String::new();
+                    string(&mut k, key);
+                    k.into()
+                }));
                 self.out.push(':');
                 indent
             }
@@ -219,11 +232,13 @@ const RESERVED: &[&str] = &["y", "n", "yes", "no", "true", "false", "on", "off",
 
 fn is_plain_safe(s: &str) -> bool {
     if s.is_ascii() {
-        let allowed = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b' ' | b'_' | b'-' | b'.' | b'@' | b'/' | b'+');
-        return s.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+        let bytes = s.as_bytes();
+        // One table lookup per byte: this check runs on every string of an answer, and a
+        // closure of comparisons per byte made it most of the YAML writer's time.
+        return bytes.first().is_some_and(u8::is_ascii_alphabetic)
             && !s.ends_with(' ')
-            && s.as_bytes().iter().all(allowed)
-            && !RESERVED.iter().any(|w| w.eq_ignore_ascii_case(s));
+            && bytes.iter().all(|&b| PLAIN[usize::from(b)])
+            && (s.len() > LONGEST_RESERVED || !RESERVED.iter().any(|w| w.eq_ignore_ascii_case(s)));
     }
     let mut chars = s.chars();
     let Some(first) = chars.next() else { return false };
@@ -232,6 +247,21 @@ fn is_plain_safe(s: &str) -> bool {
         && s.chars().all(|c| c.is_alphanumeric() || matches!(c, ' ' | '_' | '-' | '.' | '@' | '/' | '+'))
         && !RESERVED.iter().any(|w| w.eq_ignore_ascii_case(s))
 }
+
+/// Length of the longest word in `RESERVED`: a longer string cannot be one.
+const LONGEST_RESERVED: usize = 5;
+
+/// The ASCII bytes a plain string may hold: letters, digits, space and `_-.@/+`.
+static PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b' ' | b'_' | b'-' | b'.' | b'@' | b'/' | b'+');
+        b += 1;
+    }
+    table
+};
 
 fn double_quoted(out: &mut String, s: &str) {
     out.push('"');
@@ -343,6 +373,28 @@ mod tests {
             let doc = to_yaml(&v).unwrap();
             let back: Value = serde_norway::from_str(&doc).unwrap_or_else(|e| panic!("{e}\n{doc}"));
             assert_eq!(back, v);
+        }
+    }
+
+    #[test]
+    fn keys_repeated_through_a_list_are_written_as_the_first_time() {
+        let keys = ["yes", "a: b", "plain", "y", "Y", "0123", "\u{2028}", "k".repeat(300).as_str()].map(String::from);
+        let record: serde_json::Map<String, Value> = keys.iter().map(|k| (k.clone(), json!("v"))).collect();
+        let one = to_yaml(&json!({"response": [record.clone()]})).unwrap();
+        let item = one.strip_prefix("---\nresponse:\n").and_then(|r| r.strip_suffix("...\n")).unwrap();
+        let three = to_yaml(&json!({"response": [record.clone(), record.clone(), record]})).unwrap();
+        assert_eq!(three, format!("---\nresponse:\n{item}{item}{item}...\n"));
+        for quoted in ["\"yes\":", "\"a: b\":", "\"y\":", "\"Y\":", "\"0123\":", "\"\\u2028\":"] {
+            assert_eq!(three.matches(quoted).count(), 3, "{quoted} in {three}");
+        }
+    }
+
+    #[test]
+    fn the_reserved_words_fit_the_length_the_check_skips_past() {
+        assert_eq!(RESERVED.iter().map(|w| w.len()).max(), Some(LONGEST_RESERVED));
+        for b in 0..=255u8 {
+            let allowed = b.is_ascii_alphanumeric() || b" _-.@/+".contains(&b);
+            assert_eq!(PLAIN[usize::from(b)], allowed, "byte {b:#x}");
         }
     }
 
