@@ -67,7 +67,22 @@ pub fn not_ws(v: Lanes) -> Lanes {
 /// Bytes markup escapes (`&`, `'`, `<`, `>`), and anything outside printable ASCII.
 #[inline(always)]
 pub fn notable(v: Lanes) -> Lanes {
-    eq(v, b'&') | eq(v, b'\'') | eq(v, b'<') | eq(v, b'>') | !at_most(v, 0x7E)
+    markup(v) | !printable(v)
+}
+
+/// `&`, `'`, `<` and `>`. `&` (0x26) and `'` (0x27) differ only in the lowest bit, `<` (0x3C)
+/// and `>` (0x3E) only in the next: two masked compares instead of four, in a check that
+/// runs on every string of an answer.
+#[inline(always)]
+fn markup(v: Lanes) -> Lanes {
+    (v & u8x16::splat(0xFE)).simd_eq(u8x16::splat(b'&')) | (v & u8x16::splat(0xFD)).simd_eq(u8x16::splat(b'<'))
+}
+
+/// Printable ASCII, 0x20 to 0x7E: one range compare (the subtraction wraps what is below it
+/// past the top).
+#[inline(always)]
+fn printable(v: Lanes) -> Lanes {
+    at_most(v - u8x16::splat(0x20), 0x7E - 0x20)
 }
 
 /// Bytes that end a run of plain characters inside a JSON string: the closing quote, an
@@ -88,7 +103,8 @@ pub fn plain_string_end(bytes: &[u8], from: usize) -> Option<usize> {
     loop {
         let v = u8x16::new(*bytes.get(at..)?.first_chunk::<CHUNK>()?);
         let quote = eq(v, b'"').to_bitmask();
-        let bad = (eq(v, b'\\') | at_most(v, 0x1F) | notable(v)).to_bitmask();
+        // Control characters are outside the printable range, so no check of their own.
+        let bad = (eq(v, b'\\') | notable(v)).to_bitmask();
         if quote != 0 {
             let end = quote.trailing_zeros();
             return (bad & ((1 << end) - 1) == 0).then_some(at + end as usize);
@@ -175,6 +191,15 @@ mod tests {
             assert_eq!(plain_string_end(&after, 0), Some(len));
         }
         assert_eq!(plain_string_end(b"short\"", 0), None, "fewer than sixteen bytes left");
+    }
+
+    #[test]
+    fn notable_bytes_are_markup_and_everything_not_printable() {
+        for b in 0..=255u8 {
+            let want = matches!(b, b'&' | b'\'' | b'<' | b'>') || !(0x20..=0x7E).contains(&b);
+            let lanes = notable(u8x16::splat(b)).to_bitmask();
+            assert_eq!(lanes, if want { 0xFFFF } else { 0 }, "byte {b:#x}");
+        }
     }
 
     #[test]

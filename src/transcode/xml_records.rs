@@ -60,8 +60,8 @@ struct Stretch {
     head: u128,
     tail: u128,
     mask: u128,
-    /// The whole stretch, for one longer than two words.
-    long: Box<[u8]>,
+    /// The whole stretch, for one longer than two words or near the end of the text.
+    whole: Box<[u8]>,
 }
 
 impl Stretch {
@@ -73,23 +73,21 @@ impl Stretch {
         };
         let len = bytes.len();
         let mask = if len >= 16 { u128::MAX } else { (1u128 << (8 * len)) - 1 };
-        let long = if len > 32 { bytes.into() } else { Box::default() };
-        Stretch { len, head: word(bytes), tail: word(bytes.get(len.saturating_sub(16)..).unwrap_or_default()), mask, long }
+        Stretch { len, head: word(bytes), tail: word(bytes.get(len.saturating_sub(16)..).unwrap_or_default()), mask, whole: bytes.into() }
     }
 
     /// Where `bytes` goes on after `at` when the stretch stands there.
     #[inline(always)]
     fn after(&self, bytes: &[u8], at: usize) -> Option<usize> {
-        let word = |from: usize| bytes.get(from..).and_then(<[u8]>::first_chunk::<16>).map(|w| u128::from_le_bytes(*w));
+        let word = |w: &[u8]| w.first_chunk::<16>().map(|w| u128::from_le_bytes(*w));
         let end = at + self.len;
-        let fits = match self.len {
-            // Near the end of the text, where no whole word is left, byte by byte.
-            0..16 => match word(at) {
-                Some(w) => (w ^ self.head) & self.mask == 0,
-                None => bytes.get(at..end).is_some_and(|here| here == self.head.to_le_bytes().get(..self.len).unwrap_or_default()),
-            },
-            16..=32 => word(at) == Some(self.head) && word(end - 16) == Some(self.tail),
-            _ => bytes.get(at..end).is_some_and(|here| *here == *self.long),
+        // One window of two words, read once: its bounds are checked once, and the words
+        // inside it need no check of their own.
+        let fits = match (self.len, bytes.get(at..).and_then(<[u8]>::first_chunk::<32>)) {
+            (0..16, Some(w)) => word(w).is_some_and(|w| (w ^ self.head) & self.mask == 0),
+            (16..=32, Some(w)) => word(w) == Some(self.head) && w.get(self.len - 16..).and_then(word) == Some(self.tail),
+            // Longer, or too near the end of the text for a whole window.
+            _ => bytes.get(at..end).is_some_and(|here| *here == *self.whole),
         };
         fits.then_some(end)
     }
@@ -105,17 +103,21 @@ const TEMPLATES: usize = 4;
 
 /// Where a record's output is put together before it is appended whole: a cursor in a
 /// register and one bounds check per copy, where appending to the output piece by piece
-/// would load and store its length for every piece.
-struct Stage {
-    buf: [u8; 512],
+/// would load and store its length for every piece. The cursor lives in `apply`, apart from
+/// the buffer, so that nothing out of line sees it and it never leaves its register.
+struct Stage<'s> {
+    buf: &'s mut [u8; STAGE],
     at: usize,
 }
 
-impl Stage {
+const STAGE: usize = 512;
+
+impl Stage<'_> {
     /// Appends the first `len` bytes of `block` (`len <= BLOCK`).
     #[inline(always)]
     fn block(&mut self, out: &mut Vec<u8>, block: &[u8; BLOCK], len: usize) {
-        if self.buf.len() - self.at < BLOCK {
+        // Past this check the compiler drops the copy's own bounds check.
+        if self.at > STAGE - BLOCK {
             self.spill(out);
         }
         if let Some(room) = self.buf.get_mut(self.at..self.at + BLOCK) {
@@ -136,10 +138,17 @@ impl Stage {
     }
 
     /// Moves what is staged to the output, so that whatever is written next follows it.
+    #[inline(always)]
     fn spill(&mut self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.buf.get(..self.at).unwrap_or_default());
+        append(out, self.buf.get(..self.at).unwrap_or_default());
         self.at = 0;
     }
+}
+
+/// Out of line, so that the staging cursor is passed by value.
+#[inline(never)]
+fn append(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(bytes);
 }
 
 impl Records {
@@ -160,7 +169,7 @@ impl Records {
             return Ok(false);
         }
         // Made only now: a list of scalars does not pay for clearing it per item.
-        let mut stage = Stage { buf: [0; 512], at: 0 };
+        let mut stage = [0; STAGE];
         // Where the `,` before the record being tried stands: a record that does not fit is
         // left to the general writer from there.
         let mut comma = None;
@@ -265,14 +274,15 @@ impl Template {
 
     /// Writes the record at the lexer's position when it fits; otherwise writes nothing,
     /// leaves the lexer where it was, and says so.
-    fn apply(&self, lex: &mut Lexer<'_>, out: &mut Vec<u8>, stage: &mut Stage) -> Lexed<bool> {
+    fn apply(&self, lex: &mut Lexer<'_>, out: &mut Vec<u8>, buf: &mut [u8; STAGE]) -> Lexed<bool> {
+        let stage = &mut Stage { buf, at: 0 };
         let start = lex.position();
         let mark = out.len();
         let bytes = lex.text().as_bytes();
         let mut pos = start;
         for step in &self.holes {
             let Some(after) = step.fixed.after(bytes, pos) else {
-                return Ok(Self::back(lex, out, stage, start, mark));
+                return Ok(Self::back(lex, out, start, mark));
             };
             stage.piece(out, &step.out);
             pos = match step.quoted.then(|| scan::plain_string_end(bytes, after)).flatten() {
@@ -290,13 +300,13 @@ impl Template {
                     stage.spill(out);
                     match hole(lex, out, after - usize::from(step.quoted))? {
                         Some(end) => end,
-                        None => return Ok(Self::back(lex, out, stage, start, mark)),
+                        None => return Ok(Self::back(lex, out, start, mark)),
                     }
                 }
             };
         }
         let Some(end) = self.tail.fixed.after(bytes, pos) else {
-            return Ok(Self::back(lex, out, stage, start, mark));
+            return Ok(Self::back(lex, out, start, mark));
         };
         stage.piece(out, &self.tail.out);
         stage.spill(out);
@@ -304,10 +314,9 @@ impl Template {
         Ok(true)
     }
 
-    fn back(lex: &mut Lexer<'_>, out: &mut Vec<u8>, stage: &mut Stage, start: usize, mark: usize) -> bool {
+    fn back(lex: &mut Lexer<'_>, out: &mut Vec<u8>, start: usize, mark: usize) -> bool {
         lex.jump(start);
         out.truncate(mark);
-        stage.at = 0;
         false
     }
 }
