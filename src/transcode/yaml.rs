@@ -10,6 +10,8 @@
 use super::bail::{Bail, Lexed};
 use super::keys::Recent;
 use super::lex::{Item, Lexer};
+use super::piece::BLOCK;
+use crate::scan::{at_most, eq, Lanes};
 
 /// Keys longer than this are written as explicit `? key` entries: YAML limits implicit keys
 /// to 1024 characters.
@@ -100,7 +102,7 @@ impl Writer {
                         self.block(value, indent + 2, indent + 2, true)?
                     }
                     other => {
-                        scalar(&mut self.out, other);
+                        read_scalar(&mut self.out, other, lex);
                         self.out.push('\n');
                     }
                 }
@@ -163,7 +165,7 @@ impl Writer {
             }
             other => {
                 self.out.push(' ');
-                scalar(&mut self.out, other);
+                read_scalar(&mut self.out, other, lex);
                 self.out.push('\n');
                 Ok(())
             }
@@ -173,6 +175,44 @@ impl Writer {
 
 fn pad(out: &mut String, indent: usize) {
     super::spaces(out, indent);
+}
+
+/// A scalar the lexer just read. A short plain string (printable ASCII, no escapes: the
+/// lexer knows) is checked as one block of input, sixteen bytes at a time, rather than byte by
+/// byte: most values of an answer are such strings.
+fn read_scalar(out: &mut String, value: Item<'_>, lex: &Lexer<'_>) {
+    match (value, lex.block()) {
+        (Item::String(s), Some(block)) if lex.plain() && s.len() <= BLOCK => {
+            debug_assert!(block.starts_with(s.as_bytes()));
+            if plain_block(block, s.len()) {
+                out.push_str(s);
+            } else {
+                double_quoted(out, s);
+            }
+        }
+        (value, _) => scalar(out, value),
+    }
+}
+
+/// Whether the first `len` bytes of `block`, printable ASCII, are a string `is_plain_safe`
+/// takes: the same rules, the character check a block at a time.
+fn plain_block(block: &[u8; BLOCK], len: usize) -> bool {
+    let Some(text) = block.get(..len) else { return false };
+    let outside = |half: Option<&[u8; 16]>| half.map_or(0, |h| (!plain_lanes(Lanes::new(*h))).to_bitmask());
+    let (head, tail) = block.split_at(16);
+    let outside = outside(head.first_chunk()) | outside(tail.first_chunk()) << 16;
+    text.first().is_some_and(u8::is_ascii_alphabetic)
+        && text.last() != Some(&b' ')
+        && outside & ((1u64 << len) - 1) as u32 == 0
+        && (len > LONGEST_RESERVED || !RESERVED.iter().any(|w| w.as_bytes().eq_ignore_ascii_case(text)))
+}
+
+/// Letters, digits, space and `_-.@/+`: `PLAIN`, sixteen lanes at a time.
+fn plain_lanes(v: Lanes) -> Lanes {
+    let letter = at_most((v | Lanes::splat(0x20)) - Lanes::splat(b'a'), b'z' - b'a');
+    // `-`, `.`, `/` and the digits are one run, 0x2D to 0x39.
+    let run = at_most(v - Lanes::splat(b'-'), b'9' - b'-');
+    letter | run | eq(v, b' ') | eq(v, b'_') | eq(v, b'@') | eq(v, b'+')
 }
 
 /// A scalar, or an empty collection in flow style.
@@ -386,6 +426,29 @@ mod tests {
         assert_eq!(three, format!("---\nresponse:\n{item}{item}{item}...\n"));
         for quoted in ["\"yes\":", "\"a: b\":", "\"y\":", "\"Y\":", "\"0123\":", "\"\\u2028\":"] {
             assert_eq!(three.matches(quoted).count(), 3, "{quoted} in {three}");
+        }
+    }
+
+    #[test]
+    fn a_plain_block_is_what_the_byte_check_says() {
+        let mut strings: Vec<Vec<u8>> = Vec::new();
+        for len in 0..=BLOCK {
+            let base: Vec<u8> = (0..len).map(|i| b"aZ09 _-.@/+q"[i % 12]).collect();
+            strings.push(base.clone());
+            for at in 0..len {
+                for b in 0x20..=0x7Eu8 {
+                    let mut s = base.clone();
+                    s[at] = b;
+                    strings.push(s);
+                }
+            }
+        }
+        strings.extend(RESERVED.iter().flat_map(|w| [w.to_string(), w.to_uppercase(), format!("{w}s")]).map(String::into_bytes));
+        for s in strings {
+            let mut block = [b'"'; BLOCK];
+            block[..s.len()].copy_from_slice(&s);
+            let text = std::str::from_utf8(&s).unwrap();
+            assert_eq!(plain_block(&block, s.len()), is_plain_safe(text), "{text:?}");
         }
     }
 
